@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/expected.h"
+
+namespace hybrid_guard::policy {
+
+// Source lines (1-based) of the nodes of one document, keyed by JSON Pointer ("" = the root).
+using LineIndex = std::unordered_map<std::string, int>;
+
+struct ParseLimits {
+  size_t maxBytes = 16 * 1024 * 1024;  // far above the API server's 1.5 MiB object limit
+  int maxDepth = 200;                  // Kubernetes objects nest a few dozen levels at most
+  size_t maxNodes = 4'000'000;         // stops alias ("billion laughs") expansion
+  int lineDepth = 2;                   // record lines of nodes up to this depth
+};
+
+struct Document {
+  nlohmann::json value;
+  int line = 1;  // where the document's root node starts
+  LineIndex lines;
+};
+
+struct ParseError {
+  int line = 0;  // 0 when unknown
+  std::string message;
+};
+
+// Reads YAML (multi-document, YAML 1.1 scalars as kubectl reads them) or JSON (when the text
+// starts with `{` or `[`). Empty YAML documents are skipped. Duplicate keys are errors.
+Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,
+                                                           const ParseLimits& limits = {});
+
+// Reads one YAML scalar's text as kubectl would for a plain (unquoted) scalar.
+nlohmann::json resolvePlainScalar(const std::string& text);
+
+}  // namespace hybrid_guard::policy

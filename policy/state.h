@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace hybrid_guard::policy {
+
+using Labels = std::map<std::string, std::string, std::less<>>;
+
+// One admitted hybrid Sidecar: what quotas count and what grants injection.
+struct HybridSidecar {
+  std::string namespace_;
+  std::string name;
+  std::optional<Labels> selector;  // nullopt: selects every pod of its namespace
+  std::vector<std::string> certificatePaths;
+
+  bool selects(const Labels& podLabels) const;
+};
+
+// The admitted hybrid Sidecars, indexed by namespace. Pure data: callers that share it between
+// threads guard it themselves.
+class State {
+ public:
+  const HybridSidecar* find(std::string_view ns, std::string_view name) const;
+  size_t namespaceCount(std::string_view ns) const;
+  size_t total() const { return total_; }
+
+  // The Sidecar Istio would apply to a pod with these labels (DESIGN §2): one with a selector
+  // over one without, ties broken by the smallest name; nullptr when none selects it.
+  const HybridSidecar* selecting(std::string_view ns, const Labels& podLabels) const;
+
+  // Every hybrid Sidecar of a namespace, by name.
+  const std::map<std::string, HybridSidecar, std::less<>>* inNamespace(std::string_view ns) const;
+
+  void upsert(HybridSidecar sidecar);
+  bool remove(std::string_view ns, std::string_view name);
+
+  std::vector<std::pair<std::string, size_t>> countsByNamespace() const;
+
+ private:
+  std::unordered_map<std::string, std::map<std::string, HybridSidecar, std::less<>>> byNamespace_;
+  size_t total_ = 0;
+};
+
+// What a decision asks the caller to do to the state once the request is admitted.
+struct StateChange {
+  enum class Kind { None, Upsert, Remove };
+  Kind kind = Kind::None;
+  HybridSidecar sidecar;  // for Remove only namespace_ and name are set
+};
+
+void applyChange(State& state, const StateChange& change);
+
+}  // namespace hybrid_guard::policy

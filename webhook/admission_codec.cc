@@ -1,0 +1,180 @@
+#include "webhook/admission_codec.h"
+
+#include "policy/document.h"
+
+namespace hybrid_guard::webhook {
+
+using nlohmann::json;
+using policy::Operation;
+
+namespace {
+
+std::optional<CodecError> fail(std::string message) { return CodecError{std::move(message)}; }
+
+const json* optionalMember(const json& parent, const char* key) {
+  auto it = parent.find(key);
+  if (it == parent.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+}  // namespace
+
+bool isAdmissionReview(const json& value) {
+  if (!value.is_object()) return false;
+  auto kind = value.find("kind");
+  auto apiVersion = value.find("apiVersion");
+  return kind != value.end() && kind->is_string() && *kind == "AdmissionReview" &&
+         apiVersion != value.end() && apiVersion->is_string() &&
+         apiVersion->get_ref<const std::string&>().rfind("admission.k8s.io/", 0) == 0;
+}
+
+std::optional<CodecError> decodeAdmissionReview(std::string_view body, DecodedReview& out) {
+  policy::ParseLimits limits;
+  limits.lineDepth = -1;
+  limits.maxBytes = body.size();
+  if (body.empty()) return fail("empty body: expected an AdmissionReview");
+  // Strict JSON only: a webhook body is never YAML.
+  char first = 0;
+  for (char c : body) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      first = c;
+      break;
+    }
+  }
+  if (first != '{') return fail("malformed JSON: expected an AdmissionReview object");
+  auto docs = policy::parseDocuments(body, limits);
+  if (!docs) return fail("malformed JSON: " + docs.error().message);
+  return decodeAdmissionReview(std::move(docs->front().value), out);
+}
+
+std::optional<CodecError> decodeAdmissionReview(json review, DecodedReview& out) {
+  out.review = std::move(review);
+  const json& root = out.review;
+  if (!root.is_object()) return fail("the body must be a JSON object (an AdmissionReview)");
+  const json* apiVersion = optionalMember(root, "apiVersion");
+  if (!apiVersion || !apiVersion->is_string()) return fail("apiVersion is missing");
+  out.apiVersion = apiVersion->get<std::string>();
+  if (out.apiVersion != "admission.k8s.io/v1" && out.apiVersion != "admission.k8s.io/v1beta1") {
+    return fail("apiVersion \"" + out.apiVersion +
+                "\" is not admission.k8s.io/v1 or admission.k8s.io/v1beta1");
+  }
+  const json* kind = optionalMember(root, "kind");
+  if (!kind || !kind->is_string() || *kind != "AdmissionReview") {
+    return fail("kind must be AdmissionReview");
+  }
+  const json* request = optionalMember(root, "request");
+  if (!request) return fail("request is missing");
+  if (!request->is_object()) return fail("request must be an object");
+  policy::AdmissionRequest& req = out.request;
+
+  const json* uid = optionalMember(*request, "uid");
+  if (!uid || !uid->is_string() || uid->get_ref<const std::string&>().empty()) {
+    return fail("request.uid is missing or not a non-empty string");
+  }
+  req.uid = uid->get<std::string>();
+
+  const json* gvk = optionalMember(*request, "kind");
+  if (!gvk || !gvk->is_object()) return fail("request.kind must be an object {group, version, kind}");
+  for (const char* field : {"group", "version", "kind"}) {
+    const json* v = optionalMember(*gvk, field);
+    if (v && !v->is_string()) return fail(std::string("request.kind.") + field + " must be a string");
+  }
+  req.kind.group = gvk->value("group", "");
+  req.kind.version = gvk->value("version", "");
+  req.kind.kind = gvk->value("kind", "");
+  if (req.kind.kind.empty()) return fail("request.kind.kind is missing");
+
+  for (auto [field, target] : {std::pair{"namespace", &req.namespace_}, std::pair{"name", &req.name}}) {
+    const json* v = optionalMember(*request, field);
+    if (v && !v->is_string()) return fail(std::string("request.") + field + " must be a string");
+    if (v) *target = v->get<std::string>();
+  }
+
+  const json* operation = optionalMember(*request, "operation");
+  if (!operation || !operation->is_string()) return fail("request.operation is missing");
+  const auto& op = operation->get_ref<const std::string&>();
+  if (op == "CREATE") {
+    req.operation = Operation::Create;
+  } else if (op == "UPDATE") {
+    req.operation = Operation::Update;
+  } else if (op == "DELETE") {
+    req.operation = Operation::Delete;
+  } else if (op == "CONNECT") {
+    req.operation = Operation::Connect;
+  } else {
+    return fail("request.operation \"" + op + "\" is not CREATE, UPDATE, DELETE or CONNECT");
+  }
+
+  if (const json* user = optionalMember(*request, "userInfo")) {
+    if (!user->is_object()) return fail("request.userInfo must be an object");
+    if (const json* name = optionalMember(*user, "username")) {
+      if (!name->is_string()) return fail("request.userInfo.username must be a string");
+      req.user.username = name->get<std::string>();
+    }
+    if (const json* groups = optionalMember(*user, "groups")) {
+      if (!groups->is_array()) return fail("request.userInfo.groups must be a list of strings");
+      for (const auto& g : *groups) {
+        if (!g.is_string()) return fail("request.userInfo.groups must be a list of strings");
+        req.user.groups.push_back(g.get<std::string>());
+      }
+    }
+  }
+
+  if (const json* dryRun = optionalMember(*request, "dryRun")) {
+    if (!dryRun->is_boolean()) return fail("request.dryRun must be true or false");
+    req.dryRun = dryRun->get<bool>();
+  }
+
+  req.object = optionalMember(*request, "object");
+  req.oldObject = optionalMember(*request, "oldObject");
+  if (req.object && !req.object->is_object()) return fail("request.object must be an object");
+  if (req.oldObject && !req.oldObject->is_object()) return fail("request.oldObject must be an object");
+  if (!req.object && req.operation != Operation::Delete && req.operation != Operation::Connect) {
+    return fail("request.object is missing for " + op);
+  }
+  return std::nullopt;
+}
+
+json encodeResponse(const DecodedReview& review, const policy::Decision& decision,
+                    bool includePatch) {
+  json response = {{"uid", review.request.uid}, {"allowed", decision.allowed}};
+  if (!decision.allowed) {
+    response["status"] = {{"code", 403},
+                          {"reason", "Forbidden"},
+                          {"message", decision.denialMessage()}};
+  }
+  auto warnings = decision.admissionWarnings();
+  if (!warnings.empty()) response["warnings"] = warnings;
+  if (includePatch && decision.allowed && !decision.patch.empty()) {
+    response["patchType"] = "JSONPatch";
+    response["patch"] = base64Encode(decision.patch.dump());
+  }
+  return {{"apiVersion", review.apiVersion}, {"kind", "AdmissionReview"}, {"response", response}};
+}
+
+std::string base64Encode(std::string_view data) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(data[i]) << 16) | (static_cast<uint8_t>(data[i + 1]) << 8) |
+                 static_cast<uint8_t>(data[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < data.size()) {
+    uint32_t n = static_cast<uint8_t>(data[i]) << 16;
+    if (i + 1 < data.size()) n |= static_cast<uint8_t>(data[i + 1]) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < data.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace hybrid_guard::webhook
