@@ -50,8 +50,7 @@ int runEval(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   if (flags.positional().empty()) {
-    std::cerr << "hybrid-guard eval: no input; name files, directories or - for stdin\n"
-              << kUsage;
+    std::cerr << "hybrid-guard eval: no input; name files, directories or - for stdin\n" << kUsage;
     return kExitUsage;
   }
   std::shared_ptr<const policy::Policy> policy = policy::defaultPolicy();

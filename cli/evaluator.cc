@@ -117,8 +117,8 @@ EvalResult Evaluator::evaluate(const InputObject& input) {
     result.decision = policy::decide(request, *policy_, state_);
     result.apiVersion = apiVersionOf(request.kind);
     result.kind = request.kind.kind;
-    result.namespace_ = result.decision.namespace_.empty() ? request.namespace_
-                                                           : result.decision.namespace_;
+    result.namespace_ =
+        result.decision.namespace_.empty() ? request.namespace_ : result.decision.namespace_;
     result.name = result.decision.name.empty() ? request.name : result.decision.name;
     result.operation = std::string(policy::toString(request.operation));
     if (result.decision.allowed) {
@@ -138,7 +138,8 @@ EvalResult Evaluator::evaluate(const InputObject& input) {
     result.decision.evaluated = true;
     result.decision.violations.push_back(*finding);
     if (value.is_object()) {
-      result.apiVersion = value.value("apiVersion", json()).is_string() ? value.value("apiVersion", "") : "";
+      result.apiVersion =
+          value.value("apiVersion", json()).is_string() ? value.value("apiVersion", "") : "";
       result.kind = value.value("kind", json()).is_string() ? value.value("kind", "") : "";
     }
     result.operation = "CREATE";
@@ -205,11 +206,11 @@ nlohmann::ordered_json resultsToJson(const std::vector<EvalResult>& results) {
     warnings += d.warnings.size();
   }
   return nlohmann::ordered_json{{"results", list},
-          {"summary",
-           {{"objects", results.size()},
-            {"admitted", admitted},
-            {"denied", denied},
-            {"warnings", warnings}}}};
+                                {"summary",
+                                 {{"objects", results.size()},
+                                  {"admitted", admitted},
+                                  {"denied", denied},
+                                  {"warnings", warnings}}}};
 }
 
 std::string resultsToText(const std::vector<EvalResult>& results) {
@@ -217,7 +218,9 @@ std::string resultsToText(const std::vector<EvalResult>& results) {
   size_t admitted = 0, denied = 0, warnings = 0;
   for (const auto& r : results) {
     const Decision& d = r.decision;
-    std::string verdict = !d.allowed ? "DENY" : (d.violations.empty() && d.warnings.empty()) ? "ALLOW" : "WARN";
+    std::string verdict = !d.allowed                                     ? "DENY"
+                          : (d.violations.empty() && d.warnings.empty()) ? "ALLOW"
+                                                                         : "WARN";
     std::string who = r.namespace_.empty() ? r.name : r.namespace_ + "/" + r.name;
     out += verdict + " " + (r.kind.empty() ? "object" : r.kind) + " " + who + " " + r.source + "\n";
     for (const auto& v : d.violations) out += "  " + v.str() + "\n";
@@ -229,9 +232,8 @@ std::string resultsToText(const std::vector<EvalResult>& results) {
     (d.allowed ? admitted : denied)++;
     warnings += d.warnings.size();
   }
-  out += std::to_string(results.size()) + " objects: " + std::to_string(admitted) +
-         " admitted, " + std::to_string(denied) + " denied, " + std::to_string(warnings) +
-         " warnings\n";
+  out += std::to_string(results.size()) + " objects: " + std::to_string(admitted) + " admitted, " +
+         std::to_string(denied) + " denied, " + std::to_string(warnings) + " warnings\n";
   return out;
 }
 

@@ -81,8 +81,8 @@ void readFile(const fs::path& file, std::vector<InputObject>& objects,
   }
   std::string text;
   if (!readBounded(in, text)) {
-    errors.push_back({file.string(), "input is over the limit of " +
-                                         std::to_string(kMaxInputBytes) + " bytes"});
+    errors.push_back(
+        {file.string(), "input is over the limit of " + std::to_string(kMaxInputBytes) + " bytes"});
     return;
   }
   readOne(text, file.string(), objects, errors);
@@ -105,8 +105,8 @@ InputResult readInputs(const std::vector<std::string>& paths, std::istream& stdi
     if (path == "-") {
       std::string text;
       if (!readBounded(stdinStream, text)) {
-        errors.push_back({"<stdin>", "input is over the limit of " +
-                                         std::to_string(kMaxInputBytes) + " bytes"});
+        errors.push_back(
+            {"<stdin>", "input is over the limit of " + std::to_string(kMaxInputBytes) + " bytes"});
         continue;
       }
       readOne(text, "<stdin>", objects, errors);

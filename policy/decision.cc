@@ -102,7 +102,8 @@ void decideWorkload(const AdmissionRequest& request, const PodLocation& location
   decision.subject = Subject::Workload;
   decision.name = request.name;
   if (request.operation == Operation::Delete || !request.object) return;
-  WorkloadRead read = readWorkload(*request.object, location, request.kind.kind, request.namespace_);
+  WorkloadRead read =
+      readWorkload(*request.object, location, request.kind.kind, request.namespace_);
   decision.namespace_ = read.view.namespace_;
   if (!read.view.displayName.empty()) decision.name = read.view.displayName;
   if (policy.isExempt(decision.namespace_)) return;

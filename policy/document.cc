@@ -34,9 +34,8 @@ bool parseInteger(std::string_view digits, int base, bool negative, json& out) {
   if (ec != std::errc() || ptr != digits.data() + digits.size()) return false;
   if (negative) {
     if (value > static_cast<unsigned long long>(INT64_MAX) + 1ULL) return false;
-    out = value == static_cast<unsigned long long>(INT64_MAX) + 1ULL
-              ? INT64_MIN
-              : -static_cast<int64_t>(value);
+    out = value == static_cast<unsigned long long>(INT64_MAX) + 1ULL ? INT64_MIN
+                                                                     : -static_cast<int64_t>(value);
   } else if (value <= static_cast<unsigned long long>(INT64_MAX)) {
     out = static_cast<int64_t>(value);
   } else {

@@ -39,15 +39,15 @@ const json* member(const json& parent, const char* key) {
 }
 }  // namespace
 
-#define HG_TYPED_MEMBER(fn, check, what)                                                  \
-  const json* ShapeChecker::fn(const json& parent, const char* key, const Path& path) {   \
-    const json* v = member(parent, key);                                                  \
-    if (!v) return nullptr;                                                               \
-    if (!v->check()) {                                                                    \
-      invalid(path, std::string("must be " what ", not ") + jsonTypeName(*v));            \
-      return nullptr;                                                                     \
-    }                                                                                     \
-    return v;                                                                             \
+#define HG_TYPED_MEMBER(fn, check, what)                                                \
+  const json* ShapeChecker::fn(const json& parent, const char* key, const Path& path) { \
+    const json* v = member(parent, key);                                                \
+    if (!v) return nullptr;                                                             \
+    if (!v->check()) {                                                                  \
+      invalid(path, std::string("must be " what ", not ") + jsonTypeName(*v));          \
+      return nullptr;                                                                   \
+    }                                                                                   \
+    return v;                                                                           \
   }
 
 HG_TYPED_MEMBER(object, is_object, "a map")

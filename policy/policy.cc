@@ -24,9 +24,12 @@ struct ModeName {
   std::string_view name;
 };
 constexpr ModeName kModes[] = {
-    {TlsMode::Passthrough, "PASSTHROUGH"},     {TlsMode::Simple, "SIMPLE"},
-    {TlsMode::Mutual, "MUTUAL"},               {TlsMode::AutoPassthrough, "AUTO_PASSTHROUGH"},
-    {TlsMode::IstioMutual, "ISTIO_MUTUAL"},    {TlsMode::OptionalMutual, "OPTIONAL_MUTUAL"},
+    {TlsMode::Passthrough, "PASSTHROUGH"},
+    {TlsMode::Simple, "SIMPLE"},
+    {TlsMode::Mutual, "MUTUAL"},
+    {TlsMode::AutoPassthrough, "AUTO_PASSTHROUGH"},
+    {TlsMode::IstioMutual, "ISTIO_MUTUAL"},
+    {TlsMode::OptionalMutual, "OPTIONAL_MUTUAL"},
 };
 }  // namespace
 
@@ -83,7 +86,9 @@ NameMatcher::~NameMatcher() = default;
 NameMatcher::NameMatcher(NameMatcher&&) noexcept = default;
 NameMatcher& NameMatcher::operator=(NameMatcher&&) noexcept = default;
 
-void NameMatcher::addExact(std::string name) { exact_.push_back(std::move(name)); }
+void NameMatcher::addExact(std::string name) {
+  exact_.push_back(std::move(name));
+}
 void NameMatcher::addPattern(std::shared_ptr<const re2::RE2> pattern) {
   patterns_.push_back(std::move(pattern));
 }
@@ -98,7 +103,9 @@ bool NameMatcher::matches(std::string_view name) const {
   return false;
 }
 
-bool NameMatcher::empty() const { return exact_.empty() && patterns_.empty(); }
+bool NameMatcher::empty() const {
+  return exact_.empty() && patterns_.empty();
+}
 
 std::optional<int> Policy::namespaceQuota(std::string_view ns) const {
   if (auto it = namespaceQuotas.find(std::string(ns)); it != namespaceQuotas.end()) {

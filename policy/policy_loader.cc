@@ -79,7 +79,8 @@ class Loader {
       error(ptr, path, "must be an integer, not " + typeName(v));
       return std::nullopt;
     }
-    if (v.is_number_unsigned() && v.get<unsigned long long>() > 1'000'000'000ULL) return 1'000'000'000LL;
+    if (v.is_number_unsigned() && v.get<unsigned long long>() > 1'000'000'000ULL)
+      return 1'000'000'000LL;
     return v.get<long long>();
   }
 
@@ -234,10 +235,10 @@ class Loader {
   void loadSpec(const json& spec, Policy& policy) {
     const std::string sp = "/spec";
     Path path = Path() / "spec";
-    if (!expectMap(spec, sp, path,
-                   {"enforcement", "meshRootNamespace", "exemptNamespaces", "namespaces",
-                    "maxWorkloads", "requesters", "requireWorkloadSelector", "tls", "ports",
-                    "injection"})) {
+    if (!expectMap(
+            spec, sp, path,
+            {"enforcement", "meshRootNamespace", "exemptNamespaces", "namespaces", "maxWorkloads",
+             "requesters", "requireWorkloadSelector", "tls", "ports", "injection"})) {
       return;
     }
     if (spec.contains("enforcement")) {
@@ -255,8 +256,8 @@ class Loader {
       }
     }
     if (spec.contains("meshRootNamespace")) {
-      auto ns = string(spec["meshRootNamespace"], sp + "/meshRootNamespace",
-                       path / "meshRootNamespace");
+      auto ns =
+          string(spec["meshRootNamespace"], sp + "/meshRootNamespace", path / "meshRootNamespace");
       if (ns && ns->empty()) {
         error(sp + "/meshRootNamespace", path / "meshRootNamespace", "must not be empty");
       } else if (ns) {
@@ -439,8 +440,8 @@ class Loader {
         auto to = port(item["to"], p + "/to", path[i] / "to");
         if (!from || !to) continue;
         if (*from > *to) {
-          error(p, path[i], "\"from\" " + std::to_string(*from) + " is above \"to\" " +
-                                std::to_string(*to));
+          error(p, path[i],
+                "\"from\" " + std::to_string(*from) + " is above \"to\" " + std::to_string(*to));
           continue;
         }
         range = {*from, *to};

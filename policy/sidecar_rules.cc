@@ -9,7 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string inQuotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string inQuotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -69,9 +71,8 @@ class SidecarChecker {
                     joinModes(policy_.tlsModes));
     } else if (*mode == TlsMode::IstioMutual || *mode == TlsMode::AutoPassthrough) {
       violation(rules::kTlsMode, tlsPath / "mode",
-                std::string(toString(*mode)) +
-                    " is never valid on sidecar ingress; use " + joinModes(policy_.tlsModes) +
-                    " with certificates mounted into the proxy");
+                std::string(toString(*mode)) + " is never valid on sidecar ingress; use " +
+                    joinModes(policy_.tlsModes) + " with certificates mounted into the proxy");
     } else if (!policy_.allowsTlsMode(*mode)) {
       violation(rules::kTlsMode, tlsPath / "mode",
                 "mode " + std::string(toString(*mode)) +
@@ -96,7 +97,8 @@ class SidecarChecker {
                 "credentialName is not supported on sidecar ingress; mount the certificate and "
                 "set serverCertificate and privateKey instead");
     }
-    if (auto it = tls.find("httpsRedirect"); it != tls.end() && it->is_boolean() && it->get<bool>()) {
+    if (auto it = tls.find("httpsRedirect");
+        it != tls.end() && it->is_boolean() && it->get<bool>()) {
       violation(rules::kTlsUnsupportedField, tlsPath / "httpsRedirect",
                 "httpsRedirect is not supported on sidecar ingress; remove it");
     }
@@ -140,16 +142,19 @@ class SidecarChecker {
       if (!file) continue;
       if ((*file)[0] != '/') {
         violation(rules::kTlsCertificatePath, tlsPath / field,
-                  inQuotes(*file) + " is not an absolute path; use the absolute path where the "
-                                  "file is mounted in the proxy");
+                  inQuotes(*file) +
+                      " is not an absolute path; use the absolute path where the "
+                      "file is mounted in the proxy");
       } else if (hasDotDotComponent(*file)) {
         violation(rules::kTlsCertificatePath, tlsPath / field,
                   inQuotes(*file) + " contains \"..\"; use a direct absolute path");
       } else if (policy_.certificatePaths &&
-                 std::none_of(policy_.certificatePaths->begin(), policy_.certificatePaths->end(),
-                              [&](const std::string& prefix) { return pathUnder(*file, prefix); })) {
+                 std::none_of(
+                     policy_.certificatePaths->begin(), policy_.certificatePaths->end(),
+                     [&](const std::string& prefix) { return pathUnder(*file, prefix); })) {
         std::string allowed;
-        for (const auto& p : *policy_.certificatePaths) allowed += (allowed.empty() ? "" : ", ") + p;
+        for (const auto& p : *policy_.certificatePaths)
+          allowed += (allowed.empty() ? "" : ", ") + p;
         violation(rules::kTlsCertificatePath, tlsPath / field,
                   inQuotes(*file) + " is outside the allowed certificate folders (" + allowed +
                       "); mount the file under one of them");
@@ -165,14 +170,14 @@ class SidecarChecker {
         violation(rules::kTlsMinVersion, tlsPath / "minProtocolVersion",
                   "unknown TLS version " + inQuotes(*min) + "; use " + minimum + " or later");
       } else if (*v < policy_.minTlsVersion) {
-        violation(rules::kTlsMinVersion, tlsPath / "minProtocolVersion",
-                  *min + " is below the policy minimum " + minimum + "; set " + minimum +
-                      " or later");
+        violation(
+            rules::kTlsMinVersion, tlsPath / "minProtocolVersion",
+            *min + " is below the policy minimum " + minimum + "; set " + minimum + " or later");
       }
     } else if (TlsVersion::V1_2 < policy_.minTlsVersion) {
-      violation(rules::kTlsMinVersion, tlsPath / "minProtocolVersion",
-                "unset, which means TLSV1_2, below the policy minimum " + minimum + "; set " +
-                    minimum);
+      violation(
+          rules::kTlsMinVersion, tlsPath / "minProtocolVersion",
+          "unset, which means TLSV1_2, below the policy minimum " + minimum + "; set " + minimum);
     }
     if (const std::string* max = stringField(tls, "maxProtocolVersion")) {
       auto v = parseTlsVersion(*max);
@@ -213,8 +218,7 @@ class SidecarChecker {
     }
     long long n = *l.portNumber;
     if (n < 1 || n > 65535) {
-      violation(rules::kPortNotAllowed, path,
-                "port " + std::to_string(n) + " is outside 1..65535");
+      violation(rules::kPortNotAllowed, path, "port " + std::to_string(n) + " is outside 1..65535");
     } else if (isIstioReservedPort(n)) {
       violation(rules::kPortNotAllowed, path,
                 "port " + std::to_string(n) +
@@ -288,10 +292,12 @@ void checkSidecarRules(const SidecarView& sidecar, const AdmissionRequest& reque
                         "; ask the platform team to add it to the policy's spec.namespaces");
   }
   if (!requesterAllowed(policy, request.user)) {
-    std::string who = request.user.username.empty() ? "an anonymous user" : inQuotes(request.user.username);
+    std::string who =
+        request.user.username.empty() ? "an anonymous user" : inQuotes(request.user.username);
     check.violation(rules::kRequesterNotAllowed, Path() / "metadata" / "name",
-                    who + " may not create or change hybrid Sidecars; ask a requester the "
-                          "policy's spec.requesters lists");
+                    who +
+                        " may not create or change hybrid Sidecars; ask a requester the "
+                        "policy's spec.requesters lists");
   }
   if (policy.requireWorkloadSelector && !sidecar.selector) {
     check.violation(rules::kWorkloadSelectorRequired,

@@ -15,7 +15,8 @@ std::vector<std::string> SidecarView::certificatePaths() const {
   for (const auto& listener : tlsListeners) {
     for (const char* field : kTlsFileFields) {
       auto it = listener.tls->find(field);
-      if (it != listener.tls->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+      if (it != listener.tls->end() && it->is_string() &&
+          !it->get_ref<const std::string&>().empty()) {
         paths.push_back(it->get<std::string>());
       }
     }
@@ -116,10 +117,10 @@ SidecarRead readSidecar(const json& object, std::string_view requestNamespace) {
         }
         if (const json* port = check.object(entry, "port", entryPath / "port")) {
           if (const json* number = check.integer(*port, "number", entryPath / "port" / "number")) {
-            listener.portNumber = number->is_number_unsigned() && number->get<unsigned long long>() >
-                                                                       1'000'000'000ULL
-                                      ? 1'000'000'000LL
-                                      : number->get<long long>();
+            listener.portNumber =
+                number->is_number_unsigned() && number->get<unsigned long long>() > 1'000'000'000ULL
+                    ? 1'000'000'000LL
+                    : number->get<long long>();
           }
           if (const json* protocol =
                   check.string(*port, "protocol", entryPath / "port" / "protocol")) {

@@ -48,6 +48,6 @@ bool isSidecarKind(std::string_view group, std::string_view kind);
 
 // The certificate fields of ServerTLSSettings that name files on the proxy.
 inline constexpr const char* kTlsFileFields[] = {"serverCertificate", "privateKey",
-                                                  "caCertificates", "caCrl"};
+                                                 "caCertificates", "caCrl"};
 
 }  // namespace hybrid_guard::policy

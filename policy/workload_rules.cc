@@ -6,7 +6,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string inQuotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string inQuotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 std::string describe(const WorkloadView& w) {
   return w.kind == "Pod" ? std::string("the pod") : "the pod template of this " + w.kind;
@@ -20,7 +22,8 @@ void checkWorkloadRules(const WorkloadView& workload, const WorkloadView* old,
   const PodView& pod = workload.pod;
   const HybridSidecar* selectedBy = state.selecting(workload.namespace_, pod.labels);
 
-  bool addsFlag = pod.flagPath && !(request.operation == Operation::Update && old && old->pod.flagPath);
+  bool addsFlag =
+      pod.flagPath && !(request.operation == Operation::Update && old && old->pod.flagPath);
   if (addsFlag) {
     std::optional<std::string> reason;
     if (!policy.namespaceQuota(workload.namespace_) ||
@@ -84,10 +87,11 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
       json& meta = (*parsed)["proxyMetadata"];
       if (meta.is_null()) meta = json::object();
       if (!meta.is_object()) {
-        decision.warnings.push_back({rules::kProxyConfigUnparseable,
-                                     (pod.location.metadata / "annotations" / kProxyConfigAnnotation).str(),
-                                     "proxyMetadata is not a map, so " + std::string(kHybridFlag) +
-                                         " could not be merged into it; fix the annotation"});
+        decision.warnings.push_back(
+            {rules::kProxyConfigUnparseable,
+             (pod.location.metadata / "annotations" / kProxyConfigAnnotation).str(),
+             "proxyMetadata is not a map, so " + std::string(kHybridFlag) +
+                 " could not be merged into it; fix the annotation"});
       } else {
         const json& current = meta[kHybridFlag];
         bool alreadySet = (current.is_string() && parseGoBoolTrue(current.get<std::string>())) ||
@@ -105,8 +109,7 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
                " could not be merged into it; fix the annotation"});
     }
   } else {
-    annotations[kProxyConfigAnnotation] =
-        json{{"proxyMetadata", {{kHybridFlag, "true"}}}}.dump();
+    annotations[kProxyConfigAnnotation] = json{{"proxyMetadata", {{kHybridFlag, "true"}}}}.dump();
   }
   annotations[kGrantAnnotation] = sidecar->name;
   if (!pod.metadata || !pod.metadata->contains("annotations") ||
@@ -116,8 +119,8 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
     if (original.contains("annotations")) original.erase("annotations");
     patch = json::diff(original, metadata, pod.location.metadata.jsonPointer());
     if (!pod.metadata) {
-      patch = json::array({{{"op", "add"}, {"path", pod.location.metadata.jsonPointer()},
-                            {"value", metadata}}});
+      patch = json::array(
+          {{{"op", "add"}, {"path", pod.location.metadata.jsonPointer()}, {"value", metadata}}});
     }
   } else {
     patch = json::diff(*pod.metadata, metadata, pod.location.metadata.jsonPointer());

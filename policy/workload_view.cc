@@ -211,10 +211,12 @@ WorkloadRead readWorkload(const json& object, const PodLocation& location, std::
   pod.metadata = check.object(*podParent, "metadata", location.metadata);
   pod.spec = check.object(*podParent, "spec", location.spec);
   if (pod.metadata) {
-    if (const json* labels = check.stringMap(*pod.metadata, "labels", location.metadata / "labels")) {
+    if (const json* labels =
+            check.stringMap(*pod.metadata, "labels", location.metadata / "labels")) {
       for (const auto& [k, v] : labels->items()) pod.labels.emplace(k, v.get<std::string>());
     }
-    pod.annotations = check.stringMap(*pod.metadata, "annotations", location.metadata / "annotations");
+    pod.annotations =
+        check.stringMap(*pod.metadata, "annotations", location.metadata / "annotations");
   }
   if (pod.spec) {
     if (const json* host = check.boolean(*pod.spec, "hostNetwork", location.spec / "hostNetwork")) {

@@ -9,7 +9,9 @@ using policy::Operation;
 
 namespace {
 
-std::optional<CodecError> fail(std::string message) { return CodecError{std::move(message)}; }
+std::optional<CodecError> fail(std::string message) {
+  return CodecError{std::move(message)};
+}
 
 const json* optionalMember(const json& parent, const char* key) {
   auto it = parent.find(key);
@@ -74,17 +76,20 @@ std::optional<CodecError> decodeAdmissionReview(json review, DecodedReview& out)
   req.uid = uid->get<std::string>();
 
   const json* gvk = optionalMember(*request, "kind");
-  if (!gvk || !gvk->is_object()) return fail("request.kind must be an object {group, version, kind}");
+  if (!gvk || !gvk->is_object())
+    return fail("request.kind must be an object {group, version, kind}");
   for (const char* field : {"group", "version", "kind"}) {
     const json* v = optionalMember(*gvk, field);
-    if (v && !v->is_string()) return fail(std::string("request.kind.") + field + " must be a string");
+    if (v && !v->is_string())
+      return fail(std::string("request.kind.") + field + " must be a string");
   }
   req.kind.group = gvk->value("group", "");
   req.kind.version = gvk->value("version", "");
   req.kind.kind = gvk->value("kind", "");
   if (req.kind.kind.empty()) return fail("request.kind.kind is missing");
 
-  for (auto [field, target] : {std::pair{"namespace", &req.namespace_}, std::pair{"name", &req.name}}) {
+  for (auto [field, target] :
+       {std::pair{"namespace", &req.namespace_}, std::pair{"name", &req.name}}) {
     const json* v = optionalMember(*request, field);
     if (v && !v->is_string()) return fail(std::string("request.") + field + " must be a string");
     if (v) *target = v->get<std::string>();
@@ -128,7 +133,8 @@ std::optional<CodecError> decodeAdmissionReview(json review, DecodedReview& out)
   req.object = optionalMember(*request, "object");
   req.oldObject = optionalMember(*request, "oldObject");
   if (req.object && !req.object->is_object()) return fail("request.object must be an object");
-  if (req.oldObject && !req.oldObject->is_object()) return fail("request.oldObject must be an object");
+  if (req.oldObject && !req.oldObject->is_object())
+    return fail("request.oldObject must be an object");
   if (!req.object && req.operation != Operation::Delete && req.operation != Operation::Connect) {
     return fail("request.object is missing for " + op);
   }
@@ -139,9 +145,8 @@ json encodeResponse(const DecodedReview& review, const policy::Decision& decisio
                     bool includePatch) {
   json response = {{"uid", review.request.uid}, {"allowed", decision.allowed}};
   if (!decision.allowed) {
-    response["status"] = {{"code", 403},
-                          {"reason", "Forbidden"},
-                          {"message", decision.denialMessage()}};
+    response["status"] = {
+        {"code", 403}, {"reason", "Forbidden"}, {"message", decision.denialMessage()}};
   }
   auto warnings = decision.admissionWarnings();
   if (!warnings.empty()) response["warnings"] = warnings;

@@ -22,13 +22,19 @@ std::string readFile(const std::filesystem::path& path) {
   return buffer.str();
 }
 
-std::filesystem::path sourceDir() { return HG_SOURCE_DIR; }
+std::filesystem::path sourceDir() {
+  return HG_SOURCE_DIR;
+}
 std::filesystem::path sharedDir() {
   if (const char* env = std::getenv("HG_SHARED_DIR")) return env;
   return HG_SHARED_DIR;
 }
-std::filesystem::path fixturesDir() { return sourceDir() / "test" / "fixtures"; }
-std::filesystem::path binaryPath() { return HG_BINARY; }
+std::filesystem::path fixturesDir() {
+  return sourceDir() / "test" / "fixtures";
+}
+std::filesystem::path binaryPath() {
+  return HG_BINARY;
+}
 
 TempDir::TempDir() {
   std::random_device rd;

@@ -1,0 +1,122 @@
+// Reading YAML and JSON documents: values as kubectl reads them, lines, and limits.
+#include <catch2/catch.hpp>
+
+#include "policy/document.h"
+
+using hybrid_guard::policy::parseDocuments;
+using hybrid_guard::policy::ParseLimits;
+using nlohmann::json;
+
+TEST_CASE("multi-document YAML keeps each document's first line", "[document]") {
+  auto docs = parseDocuments("# comment\na: 1\n---\n\n---\nb: [x, z]\nc:\n  d: e\n");
+  REQUIRE(docs.ok());
+  REQUIRE(docs->size() == 2);  // the empty document is skipped
+  CHECK((*docs)[0].line == 2);
+  CHECK((*docs)[0].value == json{{"a", 1}});
+  CHECK((*docs)[1].line == 6);
+  CHECK((*docs)[1].value == json{{"b", {"x", "z"}}, {"c", {{"d", "e"}}}});
+  CHECK((*docs)[1].lines.at("/c") == 8);
+}
+
+TEST_CASE("YAML scalars resolve as kubectl resolves them", "[document]") {
+  auto docs = parseDocuments(R"(
+int: 8443
+neg: -3
+hex: 0x1F
+octal: 0755
+float: 1.5
+str: "8443"
+single: 'true'
+bools: [true, True, yes, on, y, false, no, off, n]
+nulls: [~, null, Null]
+plain: hello world
+version: 1.0.0
+)");
+  REQUIRE(docs.ok());
+  const json& v = docs->front().value;
+  CHECK(v["int"] == 8443);
+  CHECK(v["int"].is_number_integer());
+  CHECK(v["neg"] == -3);
+  CHECK(v["hex"] == 31);
+  CHECK(v["octal"] == 493);
+  CHECK(v["float"] == 1.5);
+  CHECK(v["str"] == "8443");
+  CHECK(v["single"] == "true");
+  // YAML 1.1 booleans, as sigs.k8s.io/yaml (go-yaml v2) reads them.
+  CHECK(v["bools"] == json{true, true, true, true, true, false, false, false, false});
+  CHECK(v["nulls"] == json{nullptr, nullptr, nullptr});
+  CHECK(v["plain"] == "hello world");
+  CHECK(v["version"] == "1.0.0");
+}
+
+TEST_CASE("JSON input with lines of list items", "[document]") {
+  auto docs = parseDocuments(
+      "{\n  \"kind\": \"List\",\n  \"items\": [\n    {\"a\": 1},\n    {\"b\": 2}\n  ]\n}\n");
+  REQUIRE(docs.ok());
+  REQUIRE(docs->size() == 1);
+  CHECK(docs->front().lines.at("/items/0") == 4);
+  CHECK(docs->front().lines.at("/items/1") == 5);
+  CHECK(docs->front().value["items"][1] == json{{"b", 2}});
+}
+
+TEST_CASE("malformed input is an error with a line", "[document][bad-input]") {
+  SECTION("YAML") {
+    auto docs = parseDocuments("a: 1\nb: [1, 2\nc: 3\n");
+    REQUIRE_FALSE(docs.ok());
+    CHECK(docs.error().line >= 2);
+    CHECK_FALSE(docs.error().message.empty());
+  }
+  SECTION("JSON") {
+    auto docs = parseDocuments("{\n\"a\": 1,\n\"b\": }\n");
+    REQUIRE_FALSE(docs.ok());
+    CHECK(docs.error().line == 3);
+  }
+  SECTION("duplicate keys, YAML and JSON") {
+    auto y = parseDocuments("a: 1\nb: 2\na: 3\n");
+    REQUIRE_FALSE(y.ok());
+    CHECK(y.error().message == "duplicate key \"a\"");
+    CHECK(y.error().line == 3);
+    auto j = parseDocuments("{\"a\": 1, \"a\": 2}");
+    REQUIRE_FALSE(j.ok());
+    CHECK(j.error().message == "duplicate key \"a\"");
+  }
+}
+
+TEST_CASE("limits hold against hostile input", "[document][bad-input]") {
+  SECTION("10,000 levels of nesting in JSON") {
+    std::string deep(10000, '[');
+    deep += std::string(10000, ']');
+    auto docs = parseDocuments(deep);
+    REQUIRE_FALSE(docs.ok());
+    CHECK(docs.error().message == "nesting deeper than 200 levels");
+  }
+  SECTION("10,000 levels of nesting in YAML flow and block style") {
+    std::string flow(10000, '[');
+    flow += std::string(10000, ']');
+    auto docs = parseDocuments("a: " + flow);
+    REQUIRE_FALSE(docs.ok());
+    std::string block;
+    for (int i = 0; i < 10000; ++i) block += std::string(i, ' ') + "k:\n";
+    REQUIRE_FALSE(parseDocuments(block).ok());
+  }
+  SECTION("alias expansion (billion laughs)") {
+    std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+    char prev = 'a';
+    for (char c = 'b'; c <= 'j'; ++c) {
+      bomb += std::string(1, c) + ": &" + c + " [";
+      for (int i = 0; i < 10; ++i) bomb += std::string(i ? ", *" : "*") + prev;
+      bomb += "]\n";
+      prev = c;
+    }
+    auto docs = parseDocuments(bomb);
+    REQUIRE_FALSE(docs.ok());
+    CHECK(docs.error().message.find("nodes") != std::string::npos);
+  }
+  SECTION("size") {
+    ParseLimits limits;
+    limits.maxBytes = 10;
+    auto docs = parseDocuments("a: 12345678901", limits);
+    REQUIRE_FALSE(docs.ok());
+    CHECK(docs.error().message == "input of 14 bytes is over the limit of 10 bytes");
+  }
+}
