@@ -35,6 +35,20 @@ std::string stringAt(const json& object, const char* a, const char* b) {
   return inner != outer->end() && inner->is_string() ? inner->get<std::string>() : "";
 }
 
+// Kinds that have no namespace: shown and known without one.
+bool isClusterScoped(const std::string& kind) {
+  static constexpr const char* kKinds[] = {
+      "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole",
+      "ClusterRoleBinding", "CustomResourceDefinition", "MutatingWebhookConfiguration",
+      "ValidatingWebhookConfiguration", "PriorityClass", "IngressClass", "APIService",
+      "RuntimeClass", "CSIDriver", "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding"};
+  for (const char* k : kKinds) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
 std::string knownKey(const policy::GroupVersionKind& gvk, const std::string& ns,
                      const std::string& name, const std::string& source) {
   if (name.empty()) return "source:" + source;
@@ -149,7 +163,9 @@ EvalResult Evaluator::evaluate(const InputObject& input) {
   policy::AdmissionRequest request;
   request.kind = gvkOf(value);
   request.namespace_ = stringAt(value, "metadata", "namespace");
-  if (request.namespace_.empty()) request.namespace_ = requester_.defaultNamespace;
+  if (request.namespace_.empty() && !isClusterScoped(request.kind.kind)) {
+    request.namespace_ = requester_.defaultNamespace;
+  }
   request.name = stringAt(value, "metadata", "name");
   request.user.username = requester_.user;
   request.user.groups = requester_.groups;
