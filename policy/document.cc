@@ -1,6 +1,10 @@
 #include "policy/document.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include <sstream>
+#include <unordered_map>
 
 #include <charconv>
 #include <cmath>
@@ -64,65 +68,149 @@ bool isFloatSyntax(std::string_view s) {
   return i == s.size();
 }
 
-class YamlConverter {
+// Builds JSON straight from yaml-cpp's parser events: no intermediate node tree, and every limit
+// (depth, node count, duplicate keys) checked as the document streams in.
+class YamlBuilder : public YAML::EventHandler {
  public:
-  YamlConverter(const ParseLimits& limits, LineIndex& lines) : limits_(limits), lines_(lines) {}
+  YamlBuilder(const ParseLimits& limits, std::vector<Document>& docs)
+      : limits_(limits), docs_(docs) {}
 
-  json convert(const YAML::Node& node, const std::string& pointer, int depth) {
-    if (depth > limits_.maxDepth) {
-      throw LimitExceeded("nesting deeper than " + std::to_string(limits_.maxDepth) + " levels",
-                          node.Mark().line + 1);
-    }
-    if (++nodes_ > limits_.maxNodes) {
-      throw LimitExceeded("more than " + std::to_string(limits_.maxNodes) +
-                              " nodes (aliases expanding without bound?)",
-                          node.Mark().line + 1);
-    }
-    if (depth <= limits_.lineDepth) lines_.emplace(pointer, node.Mark().line + 1);
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        return nullptr;
-      case YAML::NodeType::Scalar:
-        return scalar(node);
-      case YAML::NodeType::Sequence: {
-        json out = json::array();
-        size_t i = 0;
-        for (const auto& child : node) {
-          out.push_back(convert(child, pointer + "/" + std::to_string(i), depth + 1));
-          ++i;
-        }
-        return out;
-      }
-      case YAML::NodeType::Map: {
-        json out = json::object();
-        for (const auto& kv : node) {
-          if (!kv.first.IsScalar()) {
-            throw LimitExceeded("a mapping key must be a scalar", kv.first.Mark().line + 1);
-          }
-          const std::string& key = kv.first.Scalar();
-          if (out.contains(key)) {
-            throw LimitExceeded("duplicate key \"" + key + "\"", kv.first.Mark().line + 1);
-          }
-          out[key] = convert(kv.second, pointer + "/" + escapeJsonPointerToken(key), depth + 1);
-        }
-        return out;
-      }
-    }
-    return nullptr;
+  void OnDocumentStart(const YAML::Mark&) override {
+    stack_.clear();
+    anchors_.clear();
+    current_ = Document();
+    hasRoot_ = false;
   }
 
- private:
-  static json scalar(const YAML::Node& node) {
-    const std::string& tag = node.Tag();
-    const std::string& text = node.Scalar();
+  void OnDocumentEnd() override {
+    if (hasRoot_ && !current_.value.is_null()) docs_.push_back(std::move(current_));
+  }
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    place(mark, nullptr, anchor, 1);
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) throw LimitExceeded("unknown alias", mark.line + 1);
+    place(mark, json(it->second.value), 0, it->second.nodes);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
     // "!" marks a quoted or block scalar: always a string.
-    if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;
-    return resolvePlainScalar(text);
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+      place(mark, value, anchor, 1);
+    } else {
+      place(mark, resolvePlainScalar(value), anchor, 1);
+    }
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, json::array(), anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, json::object(), anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Frame {
+    json* node;
+    std::string pointer;  // only while within lineDepth
+    std::string key;
+    bool expectKey = true;
+    YAML::anchor_t anchor = 0;
+    size_t nodesAtStart = 0;
+  };
+  struct Anchored {
+    json value;
+    size_t nodes;
+  };
+
+  int depth() const { return static_cast<int>(stack_.size()); }
+
+  // Puts a value where the parser is: the root, the next list item, or a map key or value.
+  // Returns the placed node, or null when the value was a map key.
+  json* place(const YAML::Mark& mark, json&& value, YAML::anchor_t anchor, size_t nodes) {
+    nodes_ += nodes;
+    if (nodes_ > limits_.maxNodes) {
+      throw LimitExceeded("more than " + std::to_string(limits_.maxNodes) +
+                              " nodes (aliases expanding without bound?)",
+                          mark.line + 1);
+    }
+    json* placed;
+    std::string pointer;
+    if (stack_.empty()) {
+      hasRoot_ = true;
+      current_.value = std::move(value);
+      current_.line = mark.line + 1;
+      placed = &current_.value;
+    } else {
+      Frame& top = stack_.back();
+      if (top.node->is_object() && top.expectKey) {
+        if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
+          throw LimitExceeded("a mapping key must be a scalar", mark.line + 1);
+        }
+        top.key = value.is_string() ? value.get<std::string>() : value.dump();
+        if (top.node->contains(top.key)) {
+          throw LimitExceeded("duplicate key \"" + top.key + "\"", mark.line + 1);
+        }
+        top.expectKey = false;
+        return nullptr;
+      }
+      bool track = depth() <= limits_.lineDepth;
+      if (top.node->is_array()) {
+        if (track) pointer = top.pointer + "/" + std::to_string(top.node->size());
+        top.node->push_back(std::move(value));
+        placed = &top.node->back();
+      } else {
+        if (track) pointer = top.pointer + "/" + escapeJsonPointerToken(top.key);
+        placed = &((*top.node)[top.key] = std::move(value));
+        top.expectKey = true;
+      }
+    }
+    if (depth() <= limits_.lineDepth) current_.lines.emplace(pointer, mark.line + 1);
+    if (anchor != 0 && !placed->is_structured()) anchors_[anchor] = {*placed, 1};
+    lastPointer_ = std::move(pointer);
+    return placed;
+  }
+
+  void open(const YAML::Mark& mark, json&& container, YAML::anchor_t anchor) {
+    if (depth() >= limits_.maxDepth) {
+      throw LimitExceeded("nesting deeper than " + std::to_string(limits_.maxDepth) + " levels",
+                          mark.line + 1);
+    }
+    if (!stack_.empty() && stack_.back().node->is_object() && stack_.back().expectKey) {
+      throw LimitExceeded("a mapping key must be a scalar", mark.line + 1);
+    }
+    size_t before = nodes_;
+    json* node = place(mark, std::move(container), 0, 1);
+    stack_.push_back({node,
+                      depth() < limits_.lineDepth ? lastPointer_ : std::string(),
+                      {},
+                      true,
+                      anchor,
+                      before});
+  }
+
+  void close() {
+    Frame top = std::move(stack_.back());
+    stack_.pop_back();
+    if (top.anchor != 0) anchors_[top.anchor] = {*top.node, nodes_ - top.nodesAtStart};
   }
 
   const ParseLimits& limits_;
-  LineIndex& lines_;
+  std::vector<Document>& docs_;
+  Document current_;
+  bool hasRoot_ = false;
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, Anchored> anchors_;
+  std::string lastPointer_;
   size_t nodes_ = 0;
 };
 
@@ -299,14 +387,10 @@ Expected<std::vector<Document>, ParseError> parseYaml(std::string_view text,
                                                       const ParseLimits& limits) {
   std::vector<Document> docs;
   try {
-    std::vector<YAML::Node> nodes = YAML::LoadAll(std::string(text));
-    for (const auto& node : nodes) {
-      if (!node.IsDefined() || node.IsNull()) continue;
-      Document doc;
-      YamlConverter converter(limits, doc.lines);
-      doc.value = converter.convert(node, "", 0);
-      doc.line = node.Mark().line + 1;
-      docs.push_back(std::move(doc));
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    YamlBuilder builder(limits, docs);
+    while (parser.HandleNextDocument(builder)) {
     }
   } catch (const LimitExceeded& e) {
     return Expected<std::vector<Document>, ParseError>::failure({e.line, e.what()});
