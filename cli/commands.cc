@@ -15,6 +15,12 @@ constexpr const char* kUsage =
     "usage: hybrid-guard <command> [flags]\n"
     "\n"
     "commands:\n"
+    "  serve [--policy FILE] [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE]\n"
+    "        [--metrics-listen HOST:PORT] [--state PATH]... [--max-body-bytes N]\n"
+    "        [--request-timeout S] [--idle-timeout S] [--max-connections N]\n"
+    "        [--ca-out FILE] [--log-level L]\n"
+    "        the HTTPS admission webhook (/validate, /mutate); side port /healthz /readyz "
+    "/metrics\n"
     "  eval  [--policy FILE] [--state PATH]... [--user NAME] [--group NAME]...\n"
     "        [--namespace NS] [-o text|json] PATH...\n"
     "        evaluate manifests offline with the webhook's engine\n"
@@ -126,6 +132,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "eval") return runEval(rest);
   if (command == "lint") return runLint(rest);
+  if (command == "serve") return runServe(rest);
   if (command == "version" || command == "--version") {
     std::cout << "hybrid-guard " << HG_VERSION << "\n";
     return kExitOk;

@@ -13,5 +13,6 @@ inline constexpr int kExitUsage = 2;
 int run(int argc, char** argv);
 int runEval(const std::vector<std::string>& args);
 int runLint(const std::vector<std::string>& args);
+int runServe(const std::vector<std::string>& args);
 
 }  // namespace hybrid_guard::cli

@@ -37,12 +37,22 @@ std::string stringAt(const json& object, const char* a, const char* b) {
 
 // Kinds that have no namespace: shown and known without one.
 bool isClusterScoped(const std::string& kind) {
-  static constexpr const char* kKinds[] = {
-      "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole",
-      "ClusterRoleBinding", "CustomResourceDefinition", "MutatingWebhookConfiguration",
-      "ValidatingWebhookConfiguration", "PriorityClass", "IngressClass", "APIService",
-      "RuntimeClass", "CSIDriver", "ValidatingAdmissionPolicy",
-      "ValidatingAdmissionPolicyBinding"};
+  static constexpr const char* kKinds[] = {"Namespace",
+                                           "Node",
+                                           "PersistentVolume",
+                                           "StorageClass",
+                                           "ClusterRole",
+                                           "ClusterRoleBinding",
+                                           "CustomResourceDefinition",
+                                           "MutatingWebhookConfiguration",
+                                           "ValidatingWebhookConfiguration",
+                                           "PriorityClass",
+                                           "IngressClass",
+                                           "APIService",
+                                           "RuntimeClass",
+                                           "CSIDriver",
+                                           "ValidatingAdmissionPolicy",
+                                           "ValidatingAdmissionPolicyBinding"};
   for (const char* k : kKinds) {
     if (kind == k) return true;
   }

@@ -1,0 +1,74 @@
+#include "cli/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace hybrid_guard::cli {
+
+namespace {
+
+std::string isoNow() {
+  auto now = std::chrono::system_clock::now();
+  auto seconds = std::chrono::system_clock::to_time_t(now);
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[40];
+  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis.count()));
+  return buffer;
+}
+
+}  // namespace
+
+JsonLog::JsonLog(spdlog::level::level_enum level) {
+  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  logger_ = std::make_shared<spdlog::logger>("hybrid-guard", sink);
+  logger_->set_pattern("%v");
+  logger_->set_level(level);
+  logger_->flush_on(spdlog::level::warn);
+}
+
+void JsonLog::write(spdlog::level::level_enum level, const std::string& msg,
+                    nlohmann::json fields) const {
+  if (!logger_->should_log(level)) return;
+  nlohmann::ordered_json line = {
+      {"time", isoNow()}, {"level", spdlog::level::to_string_view(level).data()}, {"msg", msg}};
+  for (auto& [k, v] : fields.items()) line[k] = v;
+  logger_->log(level, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  logger_->flush();
+}
+
+void JsonLog::info(const std::string& msg, nlohmann::json fields) const {
+  write(spdlog::level::info, msg, std::move(fields));
+}
+void JsonLog::warn(const std::string& msg, nlohmann::json fields) const {
+  write(spdlog::level::warn, msg, std::move(fields));
+}
+void JsonLog::error(const std::string& msg, nlohmann::json fields) const {
+  write(spdlog::level::err, msg, std::move(fields));
+}
+
+void JsonLog::raw(spdlog::level::level_enum level, const std::string& line) const {
+  logger_->log(level, line);
+}
+
+bool parseLogLevel(const std::string& name, spdlog::level::level_enum& out) {
+  if (name == "debug") {
+    out = spdlog::level::debug;
+  } else if (name == "info") {
+    out = spdlog::level::info;
+  } else if (name == "warn") {
+    out = spdlog::level::warn;
+  } else if (name == "error") {
+    out = spdlog::level::err;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hybrid_guard::cli

@@ -1,0 +1,347 @@
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/evaluator.h"
+#include "cli/flags.h"
+#include "cli/input_reader.h"
+#include "cli/log.h"
+#include "webhook/admission_service.h"
+#include "webhook/certificate_store.h"
+#include "webhook/file_watcher.h"
+#include "webhook/https_server.h"
+#include "webhook/pki.h"
+#include "webhook/side_port_server.h"
+
+namespace hybrid_guard::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+std::optional<HostPort> parseHostPort(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    int port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || port < 0 || port > 65535) return std::nullopt;
+    return HostPort{host, port};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<long long> parsePositive(const std::string& text) {
+  try {
+    size_t used = 0;
+    long long v = std::stoll(text, &used);
+    if (used != text.size() || v <= 0) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool isIpAddress(const std::string& host) {
+  return !host.empty() && (host.find_first_not_of("0123456789.") == std::string::npos ||
+                           host.find(':') != std::string::npos);
+}
+
+// The local default: a CA and an ECDSA P-256 serving certificate made at start.
+std::optional<std::string> generateLocalCertificates(const HostPort& listen,
+                                                     const std::optional<std::string>& caOut,
+                                                     webhook::CertificateStore& store,
+                                                     std::string& caPath) {
+  webhook::CertificateOptions caOptions;
+  caOptions.commonName = "hybrid-guard local CA";
+  caOptions.validity = std::chrono::hours(24 * 30);
+  auto ca = webhook::generateCertificateAuthority(caOptions);
+  if (!ca) return "cannot generate a CA: " + ca.error();
+  webhook::CertificateOptions serving;
+  serving.commonName = "hybrid-guard";
+  serving.dnsNames = {"localhost", "hybrid-guard", "hybrid-guard.hybrid-guard.svc"};
+  serving.ipAddresses = {"127.0.0.1", "::1"};
+  if (isIpAddress(listen.host) && listen.host != "127.0.0.1" && listen.host != "::1" &&
+      listen.host != "0.0.0.0" && listen.host != "::") {
+    serving.ipAddresses.push_back(listen.host);
+  }
+  serving.validity = std::chrono::hours(24 * 30);
+  auto cert = webhook::generateServingCertificate(ca.value(), serving);
+  if (!cert) return "cannot generate a serving certificate: " + cert.error();
+  if (auto loaded = store.loadPem(cert.value().certificatePem, cert.value().privateKeyPem);
+      !loaded) {
+    return "generated certificate refused: " + loaded.error();
+  }
+  fs::path target;
+  if (caOut) {
+    target = *caOut;
+  } else {
+    std::error_code ec;
+    fs::path dir = fs::temp_directory_path(ec) / ("hybrid-guard-" + std::to_string(::getpid()));
+    fs::create_directories(dir, ec);
+    if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+    target = dir / "ca.crt";
+  }
+  if (auto written =
+          webhook::writePemFile(target, ca.value().certificatePem, webhook::FileSecrecy::Public);
+      !written) {
+    return "cannot write the CA certificate to " + target.string() + ": " + written.error();
+  }
+  caPath = fs::absolute(target).string();
+  return std::nullopt;
+}
+
+int usageError(const std::string& message) {
+  std::cerr << "hybrid-guard serve: " << message << "\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int runServe(const std::vector<std::string>& args) {
+  auto started = std::chrono::steady_clock::now();
+  Flags flags({{"policy"},
+               {"listen"},
+               {"tls-cert"},
+               {"tls-key"},
+               {"metrics-listen"},
+               {"state", true, true},
+               {"kubeconfig"},
+               {"in-cluster", false},
+               {"max-body-bytes"},
+               {"request-timeout"},
+               {"idle-timeout"},
+               {"max-connections"},
+               {"ledger-grace"},
+               {"ca-out"},
+               {"log-level"},
+               {"reload-interval-ms"},
+               {"threads"}});
+  if (auto error = flags.parse(args)) return usageError(*error);
+  if (!flags.positional().empty())
+    return usageError("unexpected argument " + flags.positional()[0]);
+  if (flags.has("kubeconfig") || flags.has("in-cluster") || flags.has("ledger-grace")) {
+    return usageError(
+        "cluster mode (--kubeconfig, --in-cluster, --ledger-grace) is not available in this "
+        "build; run without them to keep state from the admission stream");
+  }
+  spdlog::level::level_enum level = spdlog::level::info;
+  if (auto l = flags.value("log-level"); l && !parseLogLevel(*l, level)) {
+    return usageError("--log-level must be debug, info, warn or error");
+  }
+  auto listen = parseHostPort(flags.value("listen").value_or("127.0.0.1:8443"));
+  auto metricsListen = parseHostPort(flags.value("metrics-listen").value_or("127.0.0.1:9090"));
+  if (!listen) return usageError("--listen must be HOST:PORT");
+  if (!metricsListen) return usageError("--metrics-listen must be HOST:PORT");
+  if (flags.has("tls-cert") != flags.has("tls-key")) {
+    return usageError("--tls-cert and --tls-key go together");
+  }
+  webhook::HttpsServerOptions options;
+  if (auto v = flags.value("max-body-bytes")) {
+    auto n = parsePositive(*v);
+    if (!n) return usageError("--max-body-bytes must be a positive number");
+    options.maxBodyBytes = static_cast<size_t>(*n);
+  }
+  if (auto v = flags.value("request-timeout")) {
+    auto n = parsePositive(*v);
+    if (!n) return usageError("--request-timeout must be a positive number of seconds");
+    options.readTimeout = std::chrono::seconds(*n);
+    options.writeTimeout = std::chrono::seconds(*n);
+  }
+  if (auto v = flags.value("idle-timeout")) {
+    auto n = parsePositive(*v);
+    if (!n) return usageError("--idle-timeout must be a positive number of seconds");
+    options.idleTimeout = std::chrono::seconds(*n);
+  }
+  if (auto v = flags.value("threads")) {
+    auto n = parsePositive(*v);
+    if (!n || *n > 4096) return usageError("--threads must be between 1 and 4096");
+    options.threads = static_cast<size_t>(*n);
+  }
+  if (auto v = flags.value("max-connections")) {
+    auto n = parsePositive(*v);
+    if (!n) return usageError("--max-connections must be a positive number");
+    options.threads = std::min<size_t>(static_cast<size_t>(*n), 4096);
+  }
+  std::chrono::milliseconds reloadInterval(1000);
+  if (auto v = flags.value("reload-interval-ms")) {
+    auto n = parsePositive(*v);
+    if (!n) return usageError("--reload-interval-ms must be a positive number");
+    reloadInterval = std::chrono::milliseconds(*n);
+  }
+
+  JsonLog log(level);
+
+  // Policy: a bad one at start is fatal; a bad one later is refused and the last good one serves.
+  std::shared_ptr<const policy::Policy> initial = policy::defaultPolicy();
+  std::optional<std::string> policyFile = flags.value("policy");
+  if (policyFile) {
+    auto loaded = policy::loadPolicyFile(*policyFile);
+    if (!loaded) {
+      for (const auto& e : loaded.error()) std::cerr << e.str() << "\n";
+      return kExitUsage;
+    }
+    initial = *loaded;
+  }
+  webhook::PolicyHolder policyHolder(initial);
+
+  policy::State seeded;
+  auto stateInputs = readInputs(flags.values("state"), std::cin);
+  if (!stateInputs) {
+    for (const auto& e : stateInputs.error()) std::cerr << e.str() << "\n";
+    return kExitUsage;
+  }
+  seedState(*stateInputs, seeded);
+  webhook::StateStore state(std::move(seeded));
+  webhook::ServerMetrics metrics(*initial);
+  for (const auto& [ns, count] : state.countsByNamespace()) {
+    metrics.setHybridWorkloads(ns, static_cast<double>(count));
+  }
+
+  auto certificates = std::make_shared<webhook::CertificateStore>();
+  std::string caPath;
+  std::optional<std::string> certFile = flags.value("tls-cert"), keyFile = flags.value("tls-key");
+  if (certFile) {
+    if (auto loaded = certificates->loadFiles(*certFile, *keyFile); !loaded) {
+      std::cerr << "hybrid-guard serve: " << loaded.error() << "\n";
+      return kExitUsage;
+    }
+  } else if (auto error =
+                 generateLocalCertificates(*listen, flags.value("ca-out"), *certificates, caPath)) {
+    std::cerr << "hybrid-guard serve: " << *error << "\n";
+    return kExitUsage;
+  }
+  if (auto info = certificates->info())
+    metrics.setCertificateExpiry(static_cast<double>(info->notAfter));
+
+  // Signals are waited for on this thread only; every thread started below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  webhook::AdmissionService service(
+      policyHolder, state, metrics, [&log](const webhook::DecisionRecord& record) {
+        log.raw(spdlog::level::info, webhook::formatDecisionLog(record));
+      });
+  webhook::HttpsServer server(
+      certificates,
+      [&service](webhook::Endpoint endpoint, std::string_view body) {
+        return service.handle(endpoint, body);
+      },
+      options,
+      [&metrics, &log](const webhook::Rejection& rejection) {
+        std::string endpoint =
+            rejection.endpoint ? std::string(webhook::endpointName(*rejection.endpoint)) : "";
+        if (rejection.endpoint) metrics.countRequest(endpoint, "unknown", "unknown", "error");
+        log.info("request refused", {{"method", rejection.method},
+                                     {"path", rejection.path},
+                                     {"status", rejection.status},
+                                     {"reason", rejection.reason}});
+      });
+  webhook::SidePortServer sidePort({[&]() -> std::optional<std::string> {
+                                      if (!certificates->current()) return "certificate not loaded";
+                                      if (!policyHolder.get()) return "policy not loaded";
+                                      return std::nullopt;
+                                    },
+                                    [&metrics] { return metrics.render(); }});
+
+  if (auto s = server.start(listen->host, listen->port); !s) {
+    std::cerr << "hybrid-guard serve: cannot listen on " << listen->host << ":" << listen->port
+              << ": " << s.error() << "\n";
+    return kExitUsage;
+  }
+  if (auto s = sidePort.start(metricsListen->host, metricsListen->port); !s) {
+    server.stop();
+    std::cerr << "hybrid-guard serve: cannot listen on " << metricsListen->host << ":"
+              << metricsListen->port << ": " << s.error() << "\n";
+    return kExitUsage;
+  }
+
+  std::unique_ptr<webhook::FileWatcher> policyWatcher, certWatcher;
+  if (policyFile) {
+    policyWatcher = std::make_unique<webhook::FileWatcher>(
+        std::vector<fs::path>{*policyFile},
+        [&, file = *policyFile] {
+          auto loaded = policy::loadPolicyFile(file);
+          if (!loaded) {
+            json errors = json::array();
+            for (const auto& e : loaded.error()) errors.push_back(e.str());
+            metrics.countPolicyReload(false);
+            log.error("policy reload refused; the last good policy keeps serving",
+                      {{"file", file}, {"errors", errors}});
+            return;
+          }
+          policyHolder.set(*loaded);
+          metrics.countPolicyReload(true);
+          log.info("policy reloaded", {{"file", file},
+                                       {"policy", (*loaded)->name},
+                                       {"enforcement", policy::toString((*loaded)->enforcement)}});
+        },
+        reloadInterval);
+    policyWatcher->start();
+  }
+  if (certFile) {
+    certWatcher = std::make_unique<webhook::FileWatcher>(
+        std::vector<fs::path>{*certFile, *keyFile},
+        [&, cert = *certFile, key = *keyFile] {
+          if (auto loaded = certificates->loadFiles(cert, key); !loaded) {
+            metrics.countCertificateReload(false);
+            log.error("certificate reload refused; the current certificate keeps serving",
+                      {{"cert", cert}, {"key", key}, {"error", loaded.error()}});
+            return;
+          }
+          metrics.countCertificateReload(true);
+          auto info = certificates->info();
+          if (info) metrics.setCertificateExpiry(static_cast<double>(info->notAfter));
+          log.info("certificate reloaded", {{"serial", info ? info->serialHex : ""},
+                                            {"not_after", info ? info->notAfter : 0}});
+        },
+        reloadInterval);
+    certWatcher->start();
+  }
+
+  auto readyMicros = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+  json fields = {{"listen", listen->host + ":" + std::to_string(server.port())},
+                 {"metrics_listen", metricsListen->host + ":" + std::to_string(sidePort.port())},
+                 {"policy", initial->name},
+                 {"enforcement", policy::toString(initial->enforcement)},
+                 {"hybrid_workloads", state.total()},
+                 {"ready_us", readyMicros}};
+  if (!caPath.empty()) fields["ca_file"] = caPath;
+  log.info("serving", fields);
+  if (!caPath.empty()) {
+    std::cerr << "hybrid-guard: serving https://" << listen->host << ":" << server.port()
+              << " with a generated certificate; CA file: " << caPath << "\n";
+  }
+
+  int received = 0;
+  sigwait(&signals, &received);
+  log.info("stopping: draining in-flight requests",
+           {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (policyWatcher) policyWatcher->stop();
+  if (certWatcher) certWatcher->stop();
+  server.stop();
+  sidePort.stop();
+  log.info("stopped");
+  return kExitOk;
+}
+
+}  // namespace hybrid_guard::cli

@@ -1,0 +1,111 @@
+#include "webhook/admission_service.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "webhook/admission_codec.h"
+
+namespace hybrid_guard::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+// Label values are bounded: a hostile request cannot grow the metrics without limit.
+std::string_view kindLabel(std::string_view kind) {
+  for (std::string_view known : {"Sidecar", "Pod", "Deployment", "StatefulSet", "DaemonSet",
+                                 "ReplicaSet", "Job", "CronJob"}) {
+    if (kind == known) return known;
+  }
+  return "other";
+}
+
+std::string_view operationLabel(policy::Operation op) {
+  return policy::toString(op);
+}
+
+HttpResponse badRequest(const std::string& message) {
+  return {400, json{{"error", message}}.dump()};
+}
+
+std::string isoTimeNow() {
+  auto now = std::chrono::system_clock::now();
+  auto seconds = std::chrono::system_clock::to_time_t(now);
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[40];
+  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis.count()));
+  return buffer;
+}
+
+}  // namespace
+
+AdmissionService::AdmissionService(const PolicyHolder& policy, StateStore& state,
+                                   ServerMetrics& metrics, DecisionLogger log)
+    : policy_(policy), state_(state), metrics_(metrics), log_(std::move(log)) {}
+
+HttpResponse AdmissionService::handle(Endpoint endpoint, std::string_view body) {
+  auto started = std::chrono::steady_clock::now();
+  std::string_view endpointLabel = endpointName(endpoint);
+  DecisionRecord record;
+  record.endpoint = endpointLabel;
+  auto finish = [&](HttpResponse response) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.observeDuration(endpointLabel, seconds);
+    record.latencyMicros = static_cast<long long>(seconds * 1e6);
+    if (log_) log_(record);
+    return response;
+  };
+
+  auto review = std::make_unique<DecodedReview>();
+  if (auto error = decodeAdmissionReview(body, *review)) {
+    metrics_.countRequest(endpointLabel, "unknown", "unknown", "error");
+    record.decision = "error";
+    record.error = error->message;
+    return finish(badRequest(error->message));
+  }
+  const policy::AdmissionRequest& request = review->request;
+  record.uid = request.uid;
+  record.kind = request.kind.kind;
+  record.operation = std::string(operationLabel(request.operation));
+  record.user = request.user.username;
+
+  std::shared_ptr<const policy::Policy> policy = policy_.get();
+  policy::Phase phase =
+      endpoint == Endpoint::Mutate ? policy::Phase::Mutate : policy::Phase::Validate;
+  policy::Decision decision =
+      state_.decide(request, *policy, phase, [this](const std::string& ns, size_t count) {
+        metrics_.setHybridWorkloads(ns, static_cast<double>(count));
+      });
+
+  record.namespace_ = decision.namespace_;
+  record.name = decision.name;
+  record.decision = decision.outcome();
+  for (const auto& v : decision.violations) {
+    record.rules.push_back(v.rule);
+    metrics_.countViolation(v.rule);
+  }
+  for (const auto& w : decision.warnings) record.rules.push_back(w.rule);
+  metrics_.countRequest(endpointLabel, kindLabel(request.kind.kind),
+                        operationLabel(request.operation), record.decision);
+  json response = encodeResponse(*review, decision, endpoint == Endpoint::Mutate);
+  return finish({200, response.dump(-1, ' ', false, json::error_handler_t::replace)});
+}
+
+std::string formatDecisionLog(const DecisionRecord& r) {
+  nlohmann::ordered_json line = {{"time", isoTimeNow()},         {"level", "info"},
+                                 {"msg", "admission decision"},  {"uid", r.uid},
+                                 {"endpoint", r.endpoint},       {"kind", r.kind},
+                                 {"namespace", r.namespace_},    {"name", r.name},
+                                 {"operation", r.operation},     {"user", r.user},
+                                 {"decision", r.decision},       {"rules", r.rules},
+                                 {"latency_us", r.latencyMicros}};
+  if (!r.error.empty()) line["error"] = r.error;
+  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace hybrid_guard::webhook
