@@ -1,0 +1,240 @@
+// `hybrid-guard serve` as users run it: the built binary, files on disk, real TLS, signals.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test/support/test_support.h"
+#include "test/webhook/webhook_test_support.h"
+
+using namespace hybrid_guard;
+using namespace hybrid_guard::webhook::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string policyText(const std::string& spec) {
+  return "apiVersion: hybrid-guard.io/v1alpha1\nkind: HybridModePolicy\nmetadata:\n  name: "
+         "served\nspec:\n" +
+         spec;
+}
+
+std::string sidecarReview(const std::string& ns, const std::string& uid) {
+  json object = {{"apiVersion", "networking.istio.io/v1"},
+                 {"kind", "Sidecar"},
+                 {"metadata", {{"name", "api"}, {"namespace", ns}}},
+                 {"spec",
+                  {{"workloadSelector", {{"labels", {{"app", "api"}}}}},
+                   {"ingress",
+                    {{{"port", {{"number", 8443}, {"protocol", "HTTPS"}}},
+                      {"tls",
+                       {{"mode", "SIMPLE"},
+                        {"serverCertificate", "/etc/istio/tls-certs/tls.crt"},
+                        {"privateKey", "/etc/istio/tls-certs/tls.key"}}}}}}}}};
+  return json{
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", uid},
+        {"kind", {{"group", "networking.istio.io"}, {"version", "v1"}, {"kind", "Sidecar"}}},
+        {"namespace", ns},
+        {"operation", "CREATE"},
+        {"dryRun", true},
+        {"userInfo", {{"username", "alice"}}},
+        {"object", object}}}}
+      .dump();
+}
+
+struct Ports {
+  int https = 0;
+  int side = 0;
+};
+
+Ports portsFrom(const std::string& servingLine) {
+  json line = json::parse(servingLine);
+  auto port = [](const std::string& hostPort) {
+    return std::stoi(hostPort.substr(hostPort.rfind(':') + 1));
+  };
+  return {port(line["listen"]), port(line["metrics_listen"])};
+}
+
+double metric(int sidePort, const std::string& series) {
+  auto reply = httpGet(sidePort, "/metrics");
+  if (!reply || reply->status != 200) return -1;
+  auto pos = reply->body.find("\n" + series + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(reply->body.substr(pos + series.size() + 2));
+}
+
+std::string servedSerial(int port, const std::string& caPem) {
+  TlsClient client(port, caPem);
+  return client.handshake() ? client.peerSerial() : "";
+}
+
+}  // namespace
+
+TEST_CASE("serve with no certificate flags: a generated CA, the built-in policy", "[serve]") {
+  test::TempDir dir;
+  auto caFile = dir.path() / "ca.crt";
+  test::ChildProcess serve({test::binaryPath().string(), "serve", "--listen", "127.0.0.1:0",
+                            "--metrics-listen", "127.0.0.1:0", "--ca-out", caFile.string()});
+  std::string line = serve.waitForLine("\"msg\":\"serving\"");
+  REQUIRE_FALSE(line.empty());
+  CHECK(json::parse(line)["ca_file"] == caFile.string());
+  CHECK(json::parse(line)["policy"] == "built-in-default");
+  CHECK(json::parse(line)["ready_us"].get<long long>() < 100000);
+  Ports ports = portsFrom(line);
+  std::string ca = test::readFile(caFile);
+  auto reply = postJson(ports.https, ca, "/validate", sidecarReview("payments", "u1"));
+  REQUIRE(reply);
+  CHECK(reply->status == 200);
+  json body = json::parse(reply->body);
+  CHECK(body["response"]["allowed"] == false);
+  CHECK(body["response"]["status"]["message"].get<std::string>().find("[namespace-not-allowed]") !=
+        std::string::npos);
+  auto ready = httpGet(ports.side, "/readyz");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  CHECK(serve.waitForLine("\"uid\":\"u1\"").find("\"decision\":\"deny\"") != std::string::npos);
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  CHECK(serve.out().find("\"msg\":\"stopped\"") != std::string::npos);
+}
+
+TEST_CASE("serve refuses a CA path it cannot write, with a clear error", "[serve]") {
+  auto result =
+      test::runCommand({test::binaryPath().string(), "serve", "--listen", "127.0.0.1:0",
+                        "--metrics-listen", "127.0.0.1:0", "--ca-out", "/nonexistent-dir/ca.crt"});
+  CHECK(result.exitCode == 2);
+  CHECK(result.err.find("cannot write the CA certificate to /nonexistent-dir/ca.crt") !=
+        std::string::npos);
+}
+
+TEST_CASE("serve refuses an invalid policy at start (exit 2, file and line)", "[serve]") {
+  test::TempDir dir;
+  auto policy = dir.write("policy.yaml", policyText("  enforcement: loud\n"));
+  auto result = test::runCommand({test::binaryPath().string(), "serve", "--policy", policy.string(),
+                                  "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+  CHECK(result.exitCode == 2);
+  CHECK(result.err ==
+        policy.string() + ":6: spec.enforcement: must be deny, warn or dryrun, not \"loud\"\n");
+}
+
+TEST_CASE("certificate and policy reload from Secret and ConfigMap volumes", "[serve][reload]") {
+  test::TempDir dir;
+  TestPki pki = makeTestPki();
+  ProjectedVolume certs(dir.path() / "tls");
+  ProjectedVolume config(dir.path() / "config");
+  std::filesystem::create_directories(dir.path() / "tls");
+  std::filesystem::create_directories(dir.path() / "config");
+  certs.publish({{"tls.crt", pki.serving.certificatePem}, {"tls.key", pki.serving.privateKeyPem}});
+  config.publish({{"policy.yaml", policyText("  namespaces: [payments]\n")}});
+  const std::string& ca = pki.authority.certificatePem;
+
+  test::ChildProcess serve({test::binaryPath().string(), "serve", "--listen", "127.0.0.1:0",
+                            "--metrics-listen", "127.0.0.1:0", "--tls-cert",
+                            certs.path("tls.crt").string(), "--tls-key",
+                            certs.path("tls.key").string(), "--policy",
+                            config.path("policy.yaml").string(), "--reload-interval-ms", "50"});
+  std::string line = serve.waitForLine("\"msg\":\"serving\"");
+  REQUIRE_FALSE(line.empty());
+  Ports ports = portsFrom(line);
+  std::string serialA = serialOf(pki.serving.certificatePem);
+  CHECK(servedSerial(ports.https, ca) == serialA);
+  CHECK(metric(ports.side, "hybrid_guard_certificate_expiry_timestamp_seconds") > 1e9);
+
+  auto allowedIn = [&](const std::string& ns) {
+    auto reply = postJson(ports.https, ca, "/validate", sidecarReview(ns, "r"));
+    return reply && reply->status == 200 && json::parse(reply->body)["response"]["allowed"] == true;
+  };
+  CHECK(allowedIn("payments"));
+  CHECK_FALSE(allowedIn("shop"));
+
+  SECTION("a new certificate is served to new handshakes") {
+    auto b = makeServingCertificate(pki.authority);
+    certs.publish({{"tls.crt", b.certificatePem}, {"tls.key", b.privateKeyPem}});
+    std::string serialB = serialOf(b.certificatePem);
+    CHECK(eventually([&] { return servedSerial(ports.https, ca) == serialB; }));
+    CHECK(eventually([&] {
+      return metric(ports.side, "hybrid_guard_certificate_reloads_total{result=\"success\"}") == 1;
+    }));
+    SECTION("a broken pair is refused, counted, and B keeps serving") {
+      auto c = makeServingCertificate(pki.authority);
+      certs.publish({{"tls.crt", c.certificatePem}, {"tls.key", b.privateKeyPem}});
+      CHECK(eventually([&] {
+        return metric(ports.side, "hybrid_guard_certificate_reloads_total{result=\"failure\"}") ==
+               1;
+      }));
+      CHECK(servedSerial(ports.https, ca) == serialB);
+      CHECK(serve.waitForLine("certificate reload refused").find("\"level\":\"error\"") !=
+            std::string::npos);
+    }
+  }
+  SECTION("a valid policy is swapped in; an invalid one is refused and the last good one serves") {
+    config.publish({{"policy.yaml", policyText("  namespaces: [shop]\n")}});
+    CHECK(eventually([&] { return allowedIn("shop"); }));
+    CHECK_FALSE(allowedIn("payments"));
+    CHECK(metric(ports.side, "hybrid_guard_policy_reloads_total{result=\"success\"}") == 1);
+    config.publish({{"policy.yaml", policyText("  namespaces: [{name: x, maxWorkloads: -1}]\n")}});
+    CHECK(eventually([&] {
+      return metric(ports.side, "hybrid_guard_policy_reloads_total{result=\"failure\"}") == 1;
+    }));
+    CHECK(allowedIn("shop"));
+    std::string refused = serve.waitForLine("policy reload refused");
+    CHECK(refused.find("spec.namespaces[0].maxWorkloads: must not be negative") !=
+          std::string::npos);
+  }
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+}
+
+TEST_CASE("metrics: Prometheus text with HELP, TYPE and every series from the start",
+          "[serve][metrics]") {
+  test::TempDir dir;
+  test::ChildProcess serve({test::binaryPath().string(), "serve", "--listen", "127.0.0.1:0",
+                            "--metrics-listen", "127.0.0.1:0", "--ca-out",
+                            (dir.path() / "ca.crt").string()});
+  std::string line = serve.waitForLine("\"msg\":\"serving\"");
+  REQUIRE_FALSE(line.empty());
+  Ports ports = portsFrom(line);
+  auto reply = httpGet(ports.side, "/metrics");
+  REQUIRE(reply);
+  CHECK(reply->status == 200);
+  CHECK(reply->header("content-type").find("text/plain; version=0.0.4") == 0);
+  for (const char* name :
+       {"hybrid_guard_admission_requests_total", "hybrid_guard_admission_duration_seconds",
+        "hybrid_guard_rule_violations_total", "hybrid_guard_hybrid_workloads",
+        "hybrid_guard_policy_reloads_total", "hybrid_guard_certificate_reloads_total",
+        "hybrid_guard_certificate_expiry_timestamp_seconds"}) {
+    INFO(name);
+    CHECK(reply->body.find(std::string("# HELP ") + name + " ") != std::string::npos);
+    CHECK(reply->body.find(std::string("# TYPE ") + name + " ") != std::string::npos);
+  }
+  CHECK(reply->body.find("hybrid_guard_admission_requests_total{endpoint=\"validate\",kind=\"Pod\","
+                         "operation=\"CREATE\",decision=\"deny\"} 0\n") != std::string::npos);
+  CHECK(
+      reply->body.find(
+          "hybrid_guard_admission_duration_seconds_bucket{endpoint=\"mutate\",le=\"+Inf\"} 0\n") !=
+      std::string::npos);
+  auto health = httpGet(ports.side, "/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+}
+
+TEST_CASE("serve flags: bad usage exits 2", "[serve]") {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--listen", "nowhere"},
+                                                                {"--tls-cert", "/x.crt"},
+                                                                {"--max-body-bytes", "-1"},
+                                                                {"--bogus"},
+                                                                {"--kubeconfig", "/kc"}}) {
+    std::vector<std::string> argv = {test::binaryPath().string(), "serve"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = test::runCommand(argv);
+    INFO(args[0]);
+    CHECK(result.exitCode == 2);
+    CHECK_FALSE(result.err.empty());
+  }
+}
