@@ -1,28 +1,13 @@
 #include "cli/log.h"
 
+#include "webhook/timestamp.h"
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <chrono>
 #include <ctime>
 
 namespace hybrid_guard::cli {
-
-namespace {
-
-std::string isoNow() {
-  auto now = std::chrono::system_clock::now();
-  auto seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[40];
-  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis.count()));
-  return buffer;
-}
-
-}  // namespace
 
 JsonLog::JsonLog(spdlog::level::level_enum level) {
   auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
@@ -35,8 +20,9 @@ JsonLog::JsonLog(spdlog::level::level_enum level) {
 void JsonLog::write(spdlog::level::level_enum level, const std::string& msg,
                     nlohmann::json fields) const {
   if (!logger_->should_log(level)) return;
-  nlohmann::ordered_json line = {
-      {"time", isoNow()}, {"level", spdlog::level::to_string_view(level).data()}, {"msg", msg}};
+  nlohmann::ordered_json line = {{"time", webhook::utcTimestampNow()},
+                                 {"level", spdlog::level::to_string_view(level).data()},
+                                 {"msg", msg}};
   for (auto& [k, v] : fields.items()) line[k] = v;
   logger_->log(level, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   logger_->flush();

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "policy/object_shape.h"
 #include "policy/path.h"
 #include "policy/policy.h"
 
@@ -15,25 +16,6 @@ using nlohmann::json;
 
 constexpr std::string_view kApiVersion = "hybrid-guard.io/v1alpha1";
 constexpr std::string_view kKind = "HybridModePolicy";
-
-std::string typeName(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::object:
-      return "a map";
-    case json::value_t::array:
-      return "a list";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_float:
-      return "a number with a fraction";
-    default:
-      return "an integer";
-  }
-}
 
 // Walks the policy document, collecting every error with its line and field path.
 class Loader {
@@ -50,7 +32,7 @@ class Loader {
   bool expectMap(const json& v, const std::string& ptr, const Path& path,
                  std::initializer_list<std::string_view> known) {
     if (!v.is_object()) {
-      error(ptr, path, "must be a map, not " + typeName(v));
+      error(ptr, path, "must be a map, not " + jsonTypeName(v));
       return false;
     }
     for (const auto& [key, value] : v.items()) {
@@ -68,7 +50,7 @@ class Loader {
 
   std::optional<std::string> string(const json& v, const std::string& ptr, const Path& path) {
     if (!v.is_string()) {
-      error(ptr, path, "must be a string, not " + typeName(v));
+      error(ptr, path, "must be a string, not " + jsonTypeName(v));
       return std::nullopt;
     }
     return v.get<std::string>();
@@ -76,7 +58,7 @@ class Loader {
 
   std::optional<long long> integer(const json& v, const std::string& ptr, const Path& path) {
     if (!v.is_number_integer()) {
-      error(ptr, path, "must be an integer, not " + typeName(v));
+      error(ptr, path, "must be an integer, not " + jsonTypeName(v));
       return std::nullopt;
     }
     if (v.is_number_unsigned() && v.get<unsigned long long>() > 1'000'000'000ULL)
@@ -86,7 +68,7 @@ class Loader {
 
   std::optional<bool> boolean(const json& v, const std::string& ptr, const Path& path) {
     if (!v.is_boolean()) {
-      error(ptr, path, "must be true or false, not " + typeName(v));
+      error(ptr, path, "must be true or false, not " + jsonTypeName(v));
       return std::nullopt;
     }
     return v.get<bool>();
@@ -94,7 +76,7 @@ class Loader {
 
   const json* list(const json& v, const std::string& ptr, const Path& path) {
     if (!v.is_array()) {
-      error(ptr, path, "must be a list, not " + typeName(v));
+      error(ptr, path, "must be a list, not " + jsonTypeName(v));
       return nullptr;
     }
     return &v;
@@ -130,7 +112,7 @@ class Loader {
       return entry;
     }
     if (!v.is_object()) {
-      error(ptr, path, "must be a name or a map with \"pattern\", not " + typeName(v));
+      error(ptr, path, "must be a name or a map with \"pattern\", not " + jsonTypeName(v));
       return entry;
     }
     std::vector<std::string_view> known = {"pattern"};

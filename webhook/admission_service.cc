@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "webhook/admission_codec.h"
+#include "webhook/timestamp.h"
 
 namespace hybrid_guard::webhook {
 
@@ -26,19 +27,6 @@ std::string_view operationLabel(policy::Operation op) {
 
 HttpResponse badRequest(const std::string& message) {
   return {400, json{{"error", message}}.dump()};
-}
-
-std::string isoTimeNow() {
-  auto now = std::chrono::system_clock::now();
-  auto seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[40];
-  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis.count()));
-  return buffer;
 }
 
 }  // namespace
@@ -97,7 +85,7 @@ HttpResponse AdmissionService::handle(Endpoint endpoint, std::string_view body) 
 }
 
 std::string formatDecisionLog(const DecisionRecord& r) {
-  nlohmann::ordered_json line = {{"time", isoTimeNow()},         {"level", "info"},
+  nlohmann::ordered_json line = {{"time", utcTimestampNow()},    {"level", "info"},
                                  {"msg", "admission decision"},  {"uid", r.uid},
                                  {"endpoint", r.endpoint},       {"kind", r.kind},
                                  {"namespace", r.namespace_},    {"name", r.name},
