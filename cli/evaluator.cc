@@ -85,17 +85,18 @@ std::optional<Finding> notAnObject(const json& value) {
 
 }  // namespace
 
-void seedState(const std::vector<InputObject>& objects, policy::State& state) {
+void seedState(const std::vector<InputObject>& objects, const std::string& defaultNamespace,
+               policy::State& state) {
   for (const auto& input : objects) {
     const json* object = &input.value;
-    std::string requestNamespace = "default";
+    std::string requestNamespace = defaultNamespace;
     if (webhook::isAdmissionReview(input.value)) {
       auto request = input.value.find("request");
       if (request == input.value.end() || !request->is_object()) continue;
       auto inner = request->find("object");
       if (inner == request->end() || !inner->is_object()) continue;
       object = &*inner;
-      requestNamespace = request->value("namespace", "default");
+      requestNamespace = request->value("namespace", defaultNamespace);
     }
     if (notAnObject(*object)) continue;
     auto gvk = gvkOf(*object);
@@ -111,7 +112,7 @@ Evaluator::Evaluator(std::shared_ptr<const policy::Policy> policy, Requester req
     : policy_(std::move(policy)), requester_(std::move(requester)) {}
 
 void Evaluator::seed(const std::vector<InputObject>& objects) {
-  seedState(objects, state_);
+  seedState(objects, requester_.defaultNamespace, state_);
   for (const auto& input : objects) {
     const json& object = input.value;
     if (notAnObject(object) || webhook::isAdmissionReview(object)) continue;
@@ -148,9 +149,11 @@ EvalResult Evaluator::evaluate(const InputObject& input) {
     if (result.decision.allowed) {
       policy::applyChange(state_, result.decision.change);
       std::string key = knownKey(request.kind, result.namespace_, result.name, input.source);
-      if (request.operation == policy::Operation::Delete) {
+      if (request.dryRun) {
+        // A dry run changes nothing, not even what is known.
+      } else if (request.operation == policy::Operation::Delete) {
         known_.erase(key);
-      } else if (request.object && !request.dryRun) {
+      } else if (request.object) {
         known_[key] = *request.object;
       }
     }

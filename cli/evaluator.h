@@ -50,7 +50,9 @@ class Evaluator {
 };
 
 // Adds the hybrid Sidecars among `objects` (plain objects or AdmissionReviews) to `state`.
-void seedState(const std::vector<InputObject>& objects, policy::State& state);
+// Objects without a namespace (and not in an AdmissionReview) belong to `defaultNamespace`.
+void seedState(const std::vector<InputObject>& objects, const std::string& defaultNamespace,
+               policy::State& state);
 
 nlohmann::ordered_json resultsToJson(const std::vector<EvalResult>& results);
 std::string resultsToText(const std::vector<EvalResult>& results);

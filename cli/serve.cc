@@ -205,7 +205,7 @@ int runServe(const std::vector<std::string>& args) {
     for (const auto& e : stateInputs.error()) std::cerr << e.str() << "\n";
     return kExitUsage;
   }
-  seedState(*stateInputs, seeded);
+  seedState(*stateInputs, "default", seeded);
   webhook::StateStore state(std::move(seeded));
   webhook::ServerMetrics metrics(*initial);
   for (const auto& [ns, count] : state.countsByNamespace()) {

@@ -149,8 +149,13 @@ Decision decide(const AdmissionRequest& request, const Policy& policy, const Sta
 
 std::vector<std::string> Decision::admissionWarnings() const {
   std::vector<const Finding*> all;
-  if (enforcement == Enforcement::Warn) {
-    for (const auto& v : violations) all.push_back(&v);
+  for (const auto& v : violations) {
+    // warn returns every violation as a warning; dryrun only records, but a quota overrun it
+    // admits is still said out loud (DESIGN §4).
+    bool quota = v.rule == rules::kNamespaceQuotaExceeded || v.rule == rules::kClusterQuotaExceeded;
+    if (enforcement == Enforcement::Warn || (enforcement == Enforcement::DryRun && quota)) {
+      all.push_back(&v);
+    }
   }
   for (const auto& w : warnings) all.push_back(&w);
   std::vector<std::string> out;

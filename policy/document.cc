@@ -3,6 +3,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -356,6 +357,47 @@ class JsonSaxBuilder : public nlohmann::json_sax<json> {
   size_t nodes_ = 0;
 };
 
+// Manifests are UTF-8 text: a control character (other than tab, LF, CR) or a malformed UTF-8
+// sequence means the input is not a manifest at all, so it is refused with its line.
+std::optional<ParseError> checkText(std::string_view text) {
+  int line = 1;
+  size_t i = 0;
+  auto hex = [](unsigned char c) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    return std::string("0x") + digits[c >> 4] + digits[c & 15];
+  };
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '\n') {
+        ++line;
+      } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F) {
+        return ParseError{line,
+                          "control character " + hex(c) + " in the input; expected UTF-8 text"};
+      }
+      ++i;
+      continue;
+    }
+    size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (c >= 0xF5) length = 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && length == 3) {
+      auto c1 = static_cast<unsigned char>(text[i + 1]);
+      valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (valid && length == 4) {
+      auto c1 = static_cast<unsigned char>(text[i + 1]);
+      valid = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (!valid) return ParseError{line, "invalid UTF-8 (byte " + hex(c) + "); expected UTF-8 text"};
+    i += length;
+  }
+  return std::nullopt;
+}
+
 bool looksLikeJson(std::string_view text) {
   for (char c : text) {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
@@ -450,6 +492,9 @@ Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text
     return Expected<std::vector<Document>, ParseError>::failure(
         {0, "input of " + std::to_string(text.size()) + " bytes is over the limit of " +
                 std::to_string(limits.maxBytes) + " bytes"});
+  }
+  if (auto bad = checkText(text)) {
+    return Expected<std::vector<Document>, ParseError>::failure(std::move(*bad));
   }
   if (looksLikeJson(text)) return parseJson(text, limits);
   return parseYaml(text, limits);

@@ -309,7 +309,12 @@ void checkSidecarRules(const SidecarView& sidecar, const AdmissionRequest& reque
 
   if (placeOk && !state.find(sidecar.namespace_, sidecar.name)) {
     size_t inNamespace = state.namespaceCount(sidecar.namespace_);
-    if (inNamespace + 1 > static_cast<size_t>(*quota)) {
+    if (*quota == 0) {
+      check.violation(rules::kNamespaceQuotaExceeded, nsPath,
+                      "namespace " + inQuotes(sidecar.namespace_) +
+                          " allows no hybrid workloads (maxWorkloads: 0); raise maxWorkloads for "
+                          "the namespace in the policy");
+    } else if (inNamespace + 1 > static_cast<size_t>(*quota)) {
       std::string holders = namesOf(state.inNamespace(sidecar.namespace_));
       check.violation(rules::kNamespaceQuotaExceeded, nsPath,
                       "namespace " + inQuotes(sidecar.namespace_) + " already has " +

@@ -62,7 +62,7 @@ SidecarRead readSidecar(const json& object, std::string_view requestNamespace) {
     return read;
   }
   const json* metadata = check.object(object, "metadata", root / "metadata");
-  if (!metadata && object.find("metadata") == object.end()) {
+  if (!metadata && check.ok()) {  // absent or null; a wrong type was reported above
     check.invalid(root / "metadata", "is missing; a Sidecar needs metadata.name");
   }
   if (metadata) {

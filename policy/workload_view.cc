@@ -162,7 +162,7 @@ WorkloadRead readWorkload(const json& object, const PodLocation& location, std::
     return read;
   }
   const json* metadata = check.object(object, "metadata", root / "metadata");
-  if (!metadata && object.find("metadata") == object.end()) {
+  if (!metadata && check.ok()) {  // absent or null; a wrong type was reported above
     check.invalid(root / "metadata", "is missing; a " + view.kind + " needs metadata");
   }
   if (metadata) {

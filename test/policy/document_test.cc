@@ -120,3 +120,17 @@ TEST_CASE("limits hold against hostile input", "[document][bad-input]") {
     CHECK(docs.error().message == "input of 14 bytes is over the limit of 10 bytes");
   }
 }
+
+TEST_CASE("input that is not UTF-8 text is refused with its line", "[document][bad-input]") {
+  auto nul = parseDocuments(std::string("a: 1\nb: x\0y\n", 12));
+  REQUIRE_FALSE(nul.ok());
+  CHECK(nul.error().line == 2);
+  CHECK(nul.error().message == "control character 0x00 in the input; expected UTF-8 text");
+  auto latin1 = parseDocuments("a: 1\n\nname: caf\xE9\n");
+  REQUIRE_FALSE(latin1.ok());
+  CHECK(latin1.error().line == 3);
+  CHECK(latin1.error().message == "invalid UTF-8 (byte 0xE9); expected UTF-8 text");
+  auto utf8 = parseDocuments("name: caf\xC3\xA9 \xF0\x9F\x94\x92\tok\r\n");
+  REQUIRE(utf8.ok());
+  CHECK(utf8->front().value["name"] == "caf\xC3\xA9 \xF0\x9F\x94\x92\tok");
+}
