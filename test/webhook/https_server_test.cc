@@ -28,7 +28,7 @@ HttpResponse echo(Endpoint endpoint, std::string_view body) {
 HttpsServerOptions smallLimits() {
   HttpsServerOptions options;
   options.maxBodyBytes = 4096;
-  options.workers = 2;
+  options.threads = 4;
   return options;
 }
 
