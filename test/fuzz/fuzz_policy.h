@@ -31,7 +31,8 @@ spec:
 
 inline policy::State fuzzState() {
   policy::State state;
-  state.upsert({"payments", "api", policy::Labels{{"app", "api"}}, {"/etc/istio/tls-certs/tls.crt"}});
+  state.upsert(
+      {"payments", "api", policy::Labels{{"app", "api"}}, {"/etc/istio/tls-certs/tls.crt"}});
   state.upsert({"default", "all", std::nullopt, {}});
   return state;
 }
