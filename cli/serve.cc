@@ -159,8 +159,7 @@ int runServe(const std::vector<std::string>& args) {
   if (auto v = flags.value("request-timeout")) {
     auto n = parsePositive(*v);
     if (!n) return usageError("--request-timeout must be a positive number of seconds");
-    options.readTimeout = std::chrono::seconds(*n);
-    options.writeTimeout = std::chrono::seconds(*n);
+    options.requestTimeout = std::chrono::seconds(*n);
   }
   if (auto v = flags.value("idle-timeout")) {
     auto n = parsePositive(*v);
@@ -170,12 +169,12 @@ int runServe(const std::vector<std::string>& args) {
   if (auto v = flags.value("threads")) {
     auto n = parsePositive(*v);
     if (!n || *n > 4096) return usageError("--threads must be between 1 and 4096");
-    options.threads = static_cast<size_t>(*n);
+    options.workers = static_cast<size_t>(*n);
   }
   if (auto v = flags.value("max-connections")) {
     auto n = parsePositive(*v);
     if (!n) return usageError("--max-connections must be a positive number");
-    options.threads = std::min<size_t>(static_cast<size_t>(*n), 4096);
+    options.maxConnections = static_cast<size_t>(*n);
   }
   std::chrono::milliseconds reloadInterval(1000);
   if (auto v = flags.value("reload-interval-ms")) {

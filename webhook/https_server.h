@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -7,18 +8,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "webhook/certificate_store.h"
+#include "webhook/openssl_util.h"
 #include "webhook/result.h"
-#include "webhook/server_runner.h"
-#include "webhook/tls_connection_tracker.h"
-
-namespace httplib {
-class ContentReader;
-class SSLServer;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace hybrid_guard::webhook {
 
@@ -34,13 +28,14 @@ struct HttpResponse {
   std::string contentType = "application/json";
 };
 
-// Called for each well-formed POST with the whole body; runs on a server worker thread.
+// Called for each well-formed POST with the whole body, on the event-loop thread that serves the
+// connection: while it runs, that loop's other connections wait, so it must not block.
 using AdmissionHandler = std::function<HttpResponse(Endpoint endpoint, std::string_view body)>;
 
 // A request the server answered itself with an error, before or instead of the handler.
 struct Rejection {
-  std::optional<Endpoint> endpoint;  // null for an unknown path
-  std::string method;
+  std::optional<Endpoint> endpoint;  // null for an unknown path or an unreadable request
+  std::string method;                // empty when the request line could not be read
   std::string path;
   int status;
   std::string reason;
@@ -49,22 +44,32 @@ using RejectionObserver = std::function<void(const Rejection& rejection)>;
 
 struct HttpsServerOptions {
   std::size_t maxBodyBytes = 8 * 1024 * 1024;
-  std::size_t threads = 32;  // one per connection being served: httplib is thread-per-connection
-  std::chrono::seconds idleTimeout{60};
-  std::chrono::milliseconds readTimeout{5000};  // per read, not per request
-  std::chrono::milliseconds writeTimeout{5000};
-  std::size_t maxRequestsPerConnection = 100000;
+  // Event-loop threads; 0: one per CPU this process may run on.
+  std::size_t workers = 0;
+  // A request must arrive whole within it, counted from its first byte; it also bounds the TLS
+  // handshake, the writing of an answer, and the close after a refusal.
+  std::chrono::milliseconds requestTimeout{5000};
+  // A keep-alive connection without a request in progress is closed after it.
+  std::chrono::milliseconds idleTimeout{60000};
+  // Connections beyond it are accepted and closed at once, before any TLS: the client sees the
+  // connection end during its handshake.
+  std::size_t maxConnections = 512;
 };
 
-// The admission endpoints over TLS (see certificate_store.h for the TLS settings).
+class ServerWorker;
+
+// The admission endpoints over TLS (see certificate_store.h for the TLS settings): HTTP/1.1 with
+// keep-alive and pipelining, served by epoll event loops with non-blocking OpenSSL.
 //
 // The server answers bad input itself, checked in this order: unknown path 404; a method other
 // than POST 405 (with Allow); a Content-Type other than application/json (any case, parameters
 // allowed) or a Content-Encoding other than identity 415; neither Content-Length nor chunked 411;
 // malformed framing 400; a body over the limit 413, as soon as the declared Content-Length shows
-// it (a chunked body as soon as it crosses the limit). Every error body is {"error": "..."}. A
-// connection whose request was refused is closed after the answer, so an unread body is never
-// parsed as a request.
+// it (a chunked body as soon as a chunk's size would cross it). A request line or header section
+// it cannot read is a 400 (414, 431, 505 for the too long, too large, or another HTTP version); a
+// request not arrived whole within the request timeout is a 408. Every error body is
+// {"error": "..."}, and the observer hears of each. A connection whose request was refused is
+// closed after the answer, so an unread body is never parsed as a request.
 class HttpsServer {
  public:
   HttpsServer(std::shared_ptr<const CertificateStore> certificates, AdmissionHandler handler,
@@ -75,32 +80,28 @@ class HttpsServer {
 
   // Binds host:port (port 0: any free port) and serves until stop().
   [[nodiscard]] Status start(const std::string& host, int port);
-  int port() const { return runner_.port(); }
-  // Stops accepting, closes idle keep-alive connections, lets in-flight requests finish.
+  int port() const { return port_; }
+  // Stops accepting (new connections are refused), closes connections without a request in
+  // progress, lets the requests in progress finish, and returns once every thread has ended.
   void stop();
 
   // TLS connections open now, and those of them between requests.
-  std::size_t liveConnections() const { return connections_.liveConnections(); }
-  std::size_t idleConnections() const { return connections_.idleConnections(); }
+  std::size_t liveConnections() const { return live_.load(std::memory_order_relaxed); }
+  std::size_t idleConnections() const { return idle_.load(std::memory_order_relaxed); }
 
  private:
-  void installRoutes();
-  // The first check the request fails, if any: what needs only the request line and headers.
-  std::optional<Rejection> screen(const httplib::Request& request) const;
-  void reject(const httplib::Request& request, httplib::Response& response,
-              Rejection rejection) const;
-  void notify(const Rejection& rejection) const;
-  void readBodyAndHandle(Endpoint endpoint, const httplib::Request& request,
-                         httplib::Response& response, const httplib::ContentReader& readBody) const;
+  [[nodiscard]] Status listenOn(const std::string& host, int port);
 
   std::shared_ptr<const CertificateStore> certificates_;
   AdmissionHandler handler_;
   HttpsServerOptions options_;
   RejectionObserver onRejection_;
-  std::string tlsSetupError_;
-  TlsConnectionTracker connections_;  // outlives server_, whose SSLs point at it
-  std::unique_ptr<httplib::SSLServer> server_;
-  ServerRunner runner_;
+  UniqueSslCtx tls_;
+  int listenFd_ = -1;
+  int port_ = -1;
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> idle_{0};
+  std::vector<std::unique_ptr<ServerWorker>> workers_;
 };
 
 }  // namespace hybrid_guard::webhook

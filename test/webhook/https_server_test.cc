@@ -10,6 +10,7 @@
 
 #include "catch2/catch.hpp"
 #include "test/support/test_support.h"
+#include "test/webhook/https_server_fixture.h"
 #include "test/webhook/webhook_test_support.h"
 #include "webhook/file_watcher.h"
 
@@ -19,66 +20,6 @@ using hybrid_guard::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-HttpResponse echo(Endpoint endpoint, std::string_view body) {
-  nlohmann::json answer{{"endpoint", endpointName(endpoint)}, {"body", std::string(body)}};
-  return HttpResponse{200, answer.dump()};
-}
-
-HttpsServerOptions smallLimits() {
-  HttpsServerOptions options;
-  options.maxBodyBytes = 4096;
-  options.threads = 4;
-  return options;
-}
-
-// A server on 127.0.0.1:<any port> with a fresh CA, recording handler calls and rejections.
-class ServerFixture {
- public:
-  explicit ServerFixture(HttpsServerOptions options = smallLimits(),
-                         AdmissionHandler handler = echo)
-      : pki_(makeTestPki()), store_(std::make_shared<CertificateStore>()) {
-    REQUIRE(store_->loadPem(pki_.serving.certificatePem, pki_.serving.privateKeyPem).ok());
-    server_ = std::make_unique<HttpsServer>(
-        store_,
-        [this, handler](Endpoint endpoint, std::string_view body) {
-          ++handlerCalls;
-          return handler(endpoint, body);
-        },
-        options,
-        [this](const Rejection& rejection) {
-          std::lock_guard lock(mutex_);
-          rejections_.push_back(rejection);
-        });
-    Status started = server_->start("127.0.0.1", 0);
-    INFO(started.error());
-    REQUIRE(started.ok());
-  }
-
-  int port() const { return server_->port(); }
-  const std::string& ca() const { return pki_.authority.certificatePem; }
-  HttpsServer& server() { return *server_; }
-  CertificateStore& store() { return *store_; }
-  const TestPki& pki() const { return pki_; }
-  std::vector<Rejection> rejections() {
-    std::lock_guard lock(mutex_);
-    return rejections_;
-  }
-
-  std::atomic<int> handlerCalls{0};
-
- private:
-  TestPki pki_;
-  std::shared_ptr<CertificateStore> store_;
-  std::mutex mutex_;
-  std::vector<Rejection> rejections_;
-  std::unique_ptr<HttpsServer> server_;
-};
-
-std::string jsonHeaders(std::size_t length, std::string_view contentType = "application/json") {
-  return "Content-Type: " + std::string(contentType) +
-         "\r\nContent-Length: " + std::to_string(length) + "\r\n";
-}
 
 // Sends one request on a fresh connection and returns the reply.
 HttpReply roundTrip(ServerFixture& fixture, const std::string& request) {
@@ -252,6 +193,48 @@ TEST_CASE("bad requests are refused in the contract's order, with JSON errors", 
       REQUIRE(rejections.size() == 1);
       CHECK(rejections[0].status == c.status);
       CHECK(rejections[0].endpoint.has_value() == (c.status != 404));
+    }
+  }
+}
+
+TEST_CASE("requests that cannot be read are refused with JSON errors", "[server]") {
+  ServerFixture fixture;
+  const std::string chunkedHeaders =
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n";
+  struct Case {
+    std::string name;
+    std::string request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"bare LF", "POST /validate HTTP/1.1\nHost: x\n\n", 400},
+      {"malformed field", "POST /validate HTTP/1.1\r\nHost x\r\n\r\n", 400},
+      {"another HTTP version", "POST /validate HTTP/2.0\r\n\r\n", 505},
+      {"request line too long", "POST /validate?" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n",
+       414},
+      {"head too large",
+       "POST /validate HTTP/1.1\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+      {"unsupported expectation",
+       TlsClient::request("POST", "/validate", jsonHeaders(2) + "Expect: teapot\r\n", "{}"), 417},
+      {"malformed chunk", TlsClient::request("POST", "/validate", chunkedHeaders, "zz\r\n"), 400},
+      {"two lengths",
+       TlsClient::request("POST", "/validate", jsonHeaders(2) + "Content-Length: 2\r\n", "{}"),
+       400},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      TlsClient client(fixture.port(), fixture.ca());
+      REQUIRE(client.handshake());
+      REQUIRE(client.send(c.request));
+      auto reply = client.readReply();
+      REQUIRE(reply);
+      requireJsonError(*reply, c.status);
+      CHECK(reply->header("connection") == "close");
+      CHECK(client.closedByPeer());
+      CHECK(fixture.handlerCalls == 0);
+      auto rejections = fixture.rejections();
+      REQUIRE(rejections.size() == 1);
+      CHECK(rejections[0].status == c.status);
     }
   }
 }

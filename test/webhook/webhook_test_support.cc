@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,24 +25,6 @@ CertificateOptions withLocalNames(CertificateOptions options) {
     options.ipAddresses = {"127.0.0.1"};
   }
   return options;
-}
-
-int connectTcp(int port, std::chrono::milliseconds timeout) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 std::string lowerCase(std::string s) {
@@ -83,6 +67,24 @@ std::optional<HttpReply> takeReply(std::string& buffer) {
 }
 
 }  // namespace
+
+int connectLoopback(int port, std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 TestPki makeTestPki(const CertificateOptions& servingOptions) {
   CertificateOptions caOptions;
@@ -130,6 +132,12 @@ std::string HttpReply::header(const std::string& lowerCaseName) const {
 
 TlsClient::TlsClient(int port, const std::string& caPem, TlsClientOptions options)
     : port_(port), options_(std::move(options)), context_(SSL_CTX_new(TLS_client_method())) {
+  // Writing to a connection the server has closed (a refused one, say) raises SIGPIPE, which
+  // would end the test run: blocked on this thread, the write fails with EPIPE instead.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   if (!context_) throw std::runtime_error("SSL_CTX_new failed");
   // Old protocol versions need security level 0 in OpenSSL 3.
   SSL_CTX_set_security_level(context_.get(), 0);
@@ -152,7 +160,7 @@ TlsClient::~TlsClient() {
 }
 
 bool TlsClient::handshake() {
-  fd_ = connectTcp(port_, options_.timeout);
+  fd_ = connectLoopback(port_, options_.timeout);
   if (fd_ < 0) {
     error_ = std::string("connect: ") + std::strerror(errno);
     return false;
@@ -211,6 +219,12 @@ std::optional<HttpReply> TlsClient::readReply() {
   }
 }
 
+bool TlsClient::waitReadable(std::chrono::milliseconds limit) {
+  if (!buffer_.empty() || SSL_pending(ssl_.get()) > 0) return true;
+  pollfd descriptor{fd_, POLLIN, 0};
+  return ::poll(&descriptor, 1, static_cast<int>(limit.count())) > 0;
+}
+
 bool TlsClient::closedByPeer() {
   char chunk[16384];
   std::size_t n = 0;
@@ -249,7 +263,7 @@ std::optional<HttpReply> postJson(int port, const std::string& caPem, std::strin
 }
 
 std::optional<HttpReply> httpGet(int port, std::string_view target) {
-  int fd = connectTcp(port, std::chrono::milliseconds(5000));
+  int fd = connectLoopback(port, std::chrono::milliseconds(5000));
   if (fd < 0) return std::nullopt;
   std::string request = TlsClient::request("GET", target, "", "");
   if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {

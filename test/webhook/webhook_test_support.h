@@ -60,6 +60,8 @@ class TlsClient {
   bool send(std::string_view bytes);
   // Reads one response (Content-Length framed); null on timeout, error or end of stream.
   std::optional<HttpReply> readReply();
+  // Whether the server sent something (or closed) within `limit`.
+  bool waitReadable(std::chrono::milliseconds limit);
   // True when the server closes the connection (or resets it) within the timeout, with no
   // further bytes before that.
   bool closedByPeer();
@@ -77,6 +79,9 @@ class TlsClient {
   std::string buffer_;
   std::string error_;
 };
+
+// A plain TCP connection to 127.0.0.1:port with send and receive timeouts; -1 on failure.
+int connectLoopback(int port, std::chrono::milliseconds timeout);
 
 // One request on a fresh connection, the usual way: JSON body, Content-Length.
 std::optional<HttpReply> postJson(int port, const std::string& caPem, std::string_view target,
