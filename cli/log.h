@@ -16,6 +16,7 @@ class JsonLog {
   void info(const std::string& msg, nlohmann::json fields = nlohmann::json::object()) const;
   void warn(const std::string& msg, nlohmann::json fields = nlohmann::json::object()) const;
   void error(const std::string& msg, nlohmann::json fields = nlohmann::json::object()) const;
+  bool enabled(spdlog::level::level_enum level) const { return logger_->should_log(level); }
   // A line that is already a JSON object (the decision log).
   void raw(spdlog::level::level_enum level, const std::string& line) const;
 

@@ -234,10 +234,14 @@ int runServe(const std::vector<std::string>& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  webhook::AdmissionService service(
-      policyHolder, state, metrics, [&log](const webhook::DecisionRecord& record) {
-        log.raw(spdlog::level::info, webhook::formatDecisionLog(record));
-      });
+  // Below info the decision log is off: no record is built or formatted at all.
+  webhook::DecisionLogger decisionLogger;
+  if (log.enabled(spdlog::level::info)) {
+    decisionLogger = [&log](const webhook::DecisionRecord& record) {
+      log.raw(spdlog::level::info, webhook::formatDecisionLog(record));
+    };
+  }
+  webhook::AdmissionService service(policyHolder, state, metrics, std::move(decisionLogger));
   webhook::HttpsServer server(
       certificates,
       [&service](webhook::Endpoint endpoint, std::string_view body) {

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -18,11 +18,20 @@ class PolicyHolder {
  public:
   explicit PolicyHolder(std::shared_ptr<const policy::Policy> initial)
       : current_(std::move(initial)) {}
-  std::shared_ptr<const policy::Policy> get() const { return current_.load(); }
-  void set(std::shared_ptr<const policy::Policy> next) { current_.store(std::move(next)); }
+  // A mutex around the pointer copy rather than std::atomic<std::shared_ptr>: libstdc++ 12's
+  // atomic<shared_ptr> is reported racy by TSan, and the lock is held only for a refcount bump.
+  std::shared_ptr<const policy::Policy> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(std::shared_ptr<const policy::Policy> next) {
+    std::lock_guard lock(mutex_);
+    current_.swap(next);
+  }
 
  private:
-  std::atomic<std::shared_ptr<const policy::Policy>> current_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const policy::Policy> current_;
 };
 
 // The local state, fed by the admission stream. Requests that may change it (Sidecars) decide and
