@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "webhook/handler_pool.h"
 #include "webhook/http_response.h"
 
 namespace hybrid_guard::webhook {
@@ -18,7 +19,35 @@ void releaseIfLarge(std::string& buffer) {
   if (buffer.empty() && buffer.capacity() > kRetainedBufferBytes) std::string().swap(buffer);
 }
 
+// The handler's answer; a handler that throws is logged and answered with a 500.
+HttpResponse callHandler(const AdmissionHandler& handler, Endpoint endpoint,
+                         std::string_view body) {
+  try {
+    return handler(endpoint, body);
+  } catch (const std::exception& e) {
+    spdlog::error("{} handler failed: {}", endpointName(endpoint), e.what());
+  } catch (...) {
+    spdlog::error("{} handler failed", endpointName(endpoint));
+  }
+  return HttpResponse{500, errorBody("internal error")};
+}
+
 }  // namespace
+
+void HandlerMailbox::post(HttpConnection* connection, HttpResponse response) {
+  {
+    std::lock_guard lock(mutex_);
+    answers_.emplace_back(connection, std::move(response));
+  }
+  loop_.wake();
+}
+
+std::vector<std::pair<HttpConnection*, HttpResponse>> HandlerMailbox::take() {
+  std::vector<std::pair<HttpConnection*, HttpResponse>> taken;
+  std::lock_guard lock(mutex_);
+  taken.swap(answers_);
+  return taken;
+}
 
 void ConnectionContext::notify(const Rejection& rejection) const {
   if (!onRejection) return;
@@ -54,6 +83,7 @@ void HttpConnection::drive() {
 // one at a time and the buffers stay bounded.
 HttpConnection::Step HttpConnection::step(int& reads) {
   if (phase_ == Phase::Handshake) return handshake();
+  if (phase_ == Phase::Handling) return Step::Wait;  // edge-triggered: complete() drives again
   if (outboxSent_ < outbox_.size()) return flushOutbox();
   if (phase_ == Phase::Closing) return discardInput(reads);
   if (serveBuffered()) return Step::Continue;
@@ -192,18 +222,25 @@ bool HttpConnection::readBody() {
 }
 
 void HttpConnection::answer(std::string_view body) {
-  std::optional<HttpResponse> response;
-  try {
-    response = context_.handler(request_->endpoint, body);
-  } catch (const std::exception& e) {
-    spdlog::error("{} handler failed: {}", endpointName(request_->endpoint), e.what());
-  } catch (...) {
-    spdlog::error("{} handler failed", endpointName(request_->endpoint));
-  }
-  if (!response) response = HttpResponse{500, errorBody("internal error")};
+  const Endpoint endpoint = request_->endpoint;
+  if (context_.pool == nullptr) return deliver(callHandler(context_.handler, endpoint, body));
+  // The connection stays alive while Handling (no deadline, stop() waits, nothing is read), so
+  // the pool may hold on to it until it posts the answer back.
+  enter(Phase::Handling);
+  context_.pool->submit([this, endpoint, body = std::string(body), &context = context_] {
+    context.mailbox->post(this, callHandler(context.handler, endpoint, body));
+  });
+}
+
+void HttpConnection::complete(HttpResponse response) {
+  deliver(response);
+  enter(Phase::Busy);  // a deadline for sending it
+  drive();
+}
+
+void HttpConnection::deliver(const HttpResponse& response) {
   lastAnswerQueued_ = !keepAlive_ || context_.stopping;
-  appendResponse(outbox_, response->status, response->contentType, response->body,
-                 lastAnswerQueued_);
+  appendResponse(outbox_, response.status, response.contentType, response.body, lastAnswerQueued_);
 }
 
 void HttpConnection::reject(Rejection rejection) {
@@ -222,8 +259,8 @@ void HttpConnection::finishRequest() {
   chunkedBody_.clear();
   releaseIfLarge(chunkedBody_);
   releaseIfLarge(inbox_);
-  // A pipelined request already begun: its time counts from now.
-  if (!lastAnswerQueued_ && !inbox_.empty()) beginRequest();
+  // A pipelined request already begun: its time counts from now (or from the pool's answer).
+  if (!lastAnswerQueued_ && !inbox_.empty() && phase_ != Phase::Handling) beginRequest();
 }
 
 void HttpConnection::beginRequest() {
@@ -250,6 +287,7 @@ void HttpConnection::onDeadline() {
     case Phase::Handshake:
     case Phase::Closing:
       return close(false);
+    case Phase::Handling:  // never armed: the handler bounds its own time
     case Phase::Closed:
       return;
   }
@@ -265,6 +303,7 @@ void HttpConnection::stop() {
       if (outboxSent_ >= outbox_.size()) close(false);
       return;
     case Phase::Busy:  // answered with "Connection: close" once it has arrived
+    case Phase::Handling:
     case Phase::Closed:
       return;
   }
@@ -297,6 +336,7 @@ void HttpConnection::enter(Phase phase) {
     case Phase::Idle:
       context_.idleDeadlines.arm(*this, now);
       break;
+    case Phase::Handling:
     case Phase::Closed:
       disarm();
       break;

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "webhook/deadline_queue.h"
@@ -17,6 +19,22 @@
 namespace hybrid_guard::webhook {
 
 class HttpConnection;
+class HandlerPool;
+
+// Answers computed on the handler pool, on their way back to the loop that owns the connection.
+class HandlerMailbox {
+ public:
+  explicit HandlerMailbox(EventLoop& loop) : loop_(loop) {}
+  // Any thread: queues the answer and wakes the loop.
+  void post(HttpConnection* connection, HttpResponse response);
+  // The loop's thread: what has arrived since the last call.
+  std::vector<std::pair<HttpConnection*, HttpResponse>> take();
+
+ private:
+  EventLoop& loop_;
+  std::mutex mutex_;
+  std::vector<std::pair<HttpConnection*, HttpResponse>> answers_;
+};
 
 // What the connections of one event loop share: the server's settings, the loop, its timers, and
 // the lists through which a connection hands itself back to the loop.
@@ -28,6 +46,8 @@ struct ConnectionContext {
   DeadlineQueue& busyDeadlines;  // handshake, request, answer, close: options.requestTimeout
   DeadlineQueue& idleDeadlines;  // keep-alive between requests: options.idleTimeout
   std::atomic<std::size_t>& idleConnections;  // of the whole server
+  HandlerPool* pool = nullptr;                // null: the handler runs on the loop's own thread
+  HandlerMailbox* mailbox = nullptr;          // where the pool's answers come back, with a pool
   bool stopping = false;
   std::vector<HttpConnection*> closed{};      // to be destroyed once the current batch is done
   std::vector<HttpConnection*> unfinished{};  // stopped early to let others run; to resume soon
@@ -57,13 +77,16 @@ class HttpConnection final : public EventLoop::Watcher, public DeadlineQueue::En
   void onDeadline();
   // The server stops: close now unless a request is in progress; that one is finished first.
   void stop();
+  // The handler pool's answer to the request it was given.
+  void complete(HttpResponse response);
 
  private:
   enum class Phase {
     Handshake,
-    Idle,     // between requests
-    Busy,     // a request arriving or being answered
-    Closing,  // the last answer going out, then the peer's bytes discarded until it closes
+    Idle,      // between requests
+    Busy,      // a request arriving or being answered
+    Handling,  // the handler pool has the request: no deadline, nothing read until it answers
+    Closing,   // the last answer going out, then the peer's bytes discarded until it closes
     Closed,
   };
 
@@ -86,6 +109,7 @@ class HttpConnection final : public EventLoop::Watcher, public DeadlineQueue::En
   bool readHead();
   bool readBody();
   void answer(std::string_view body);
+  void deliver(const HttpResponse& response);
   void reject(Rejection rejection);
   void finishRequest();
   void beginRequest();

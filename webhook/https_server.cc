@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "webhook/handler_pool.h"
 #include "webhook/server_worker.h"
 
 namespace hybrid_guard::webhook {
@@ -75,12 +76,15 @@ Status HttpsServer::start(const std::string& host, int port) {
 
   if (Status listening = listenOn(host, port); !listening) return listening;
 
-  ServerShared shared{*tls_, listenFd_, options_, handler_, onRejection_, live_, idle_};
+  if (options_.handlerThreads > 0) pool_ = std::make_unique<HandlerPool>(options_.handlerThreads);
+  ServerShared shared{*tls_,        listenFd_, options_, handler_,
+                      onRejection_, live_,     idle_,    pool_.get()};
   const std::size_t count = options_.workers > 0 ? options_.workers : usableCpus();
   for (std::size_t i = 0; i < count; ++i) {
     auto worker = ServerWorker::create(shared);
     if (!worker) {
       workers_.clear();
+      pool_.reset();
       ::close(listenFd_);
       listenFd_ = -1;
       port_ = -1;
@@ -144,6 +148,7 @@ void HttpsServer::stop() {
   ::shutdown(listenFd_, SHUT_RDWR);
   for (auto& worker : workers_) worker->join();
   workers_.clear();
+  pool_.reset();
   ::close(listenFd_);
   listenFd_ = -1;
 }

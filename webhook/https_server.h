@@ -28,8 +28,10 @@ struct HttpResponse {
   std::string contentType = "application/json";
 };
 
-// Called for each well-formed POST with the whole body, on the event-loop thread that serves the
-// connection: while it runs, that loop's other connections wait, so it must not block.
+// Called for each well-formed POST with the whole body: on the event-loop thread that serves the
+// connection (while it runs, that loop's other connections wait, so it must not block), or, with
+// HttpsServerOptions::handlerThreads, on a pool thread; then it may block, but must bound its own
+// time, since no deadline interrupts it.
 using AdmissionHandler = std::function<HttpResponse(Endpoint endpoint, std::string_view body)>;
 
 // A request the server answered itself with an error, before or instead of the handler.
@@ -54,8 +56,11 @@ struct HttpsServerOptions {
   // Connections beyond it are accepted and closed at once, before any TLS: the client sees the
   // connection end during its handshake.
   std::size_t maxConnections = 512;
+  // Threads that run the handler, for a handler that may block; 0: it runs on the event loops.
+  std::size_t handlerThreads = 0;
 };
 
+class HandlerPool;
 class ServerWorker;
 
 // The admission endpoints over TLS (see certificate_store.h for the TLS settings): HTTP/1.1 with
@@ -101,6 +106,7 @@ class HttpsServer {
   int port_ = -1;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> idle_{0};
+  std::unique_ptr<HandlerPool> pool_;  // stopped after the workers, which wait for its answers
   std::vector<std::unique_ptr<ServerWorker>> workers_;
 };
 

@@ -49,10 +49,14 @@ Result<std::unique_ptr<ServerWorker>> ServerWorker::create(const ServerShared& s
 ServerWorker::ServerWorker(const ServerShared& shared, std::unique_ptr<EventLoop> loop)
     : shared_(shared),
       loop_(std::move(loop)),
+      mailbox_(*loop_),
       busyDeadlines_(shared.options.requestTimeout),
       idleDeadlines_(shared.options.idleTimeout),
       context_{shared.handler, shared.onRejection, shared.options,        *loop_,
-               busyDeadlines_, idleDeadlines_,     shared.idleConnections} {}
+               busyDeadlines_, idleDeadlines_,     shared.idleConnections} {
+  context_.pool = shared.pool;
+  context_.mailbox = &mailbox_;
+}
 
 ServerWorker::~ServerWorker() {
   requestStop();
@@ -100,6 +104,7 @@ void ServerWorker::run() {
     auto timeout =
         context_.unfinished.empty() ? timeUntilNextDeadline(now) : std::chrono::milliseconds(0);
     loop_->waitAndDispatch(timeout);
+    deliverAnswers();
     expireDeadlines(Clock::now());
   }
 }
@@ -195,6 +200,10 @@ void ServerWorker::resumeUnfinished() {
   for (HttpConnection* connection : batch) {
     if (!connection->closed()) connection->resume();
   }
+}
+
+void ServerWorker::deliverAnswers() {
+  for (auto& [connection, response] : mailbox_.take()) connection->complete(std::move(response));
 }
 
 void ServerWorker::destroyClosed() {

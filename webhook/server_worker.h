@@ -27,6 +27,7 @@ struct ServerShared {
   const RejectionObserver& onRejection;
   std::atomic<std::size_t>& liveConnections;
   std::atomic<std::size_t>& idleConnections;
+  HandlerPool* pool;  // null: handlers run on the loops
 };
 
 // One event-loop thread: takes connections from the shared listening socket (while the server is
@@ -56,12 +57,14 @@ class ServerWorker final : private EventLoop::Watcher {
   void stopServing();
   void expireDeadlines(std::chrono::steady_clock::time_point now);
   void resumeUnfinished();
+  void deliverAnswers();
   void destroyClosed();
   std::optional<std::chrono::milliseconds> timeUntilNextDeadline(
       std::chrono::steady_clock::time_point now) const;
 
   ServerShared shared_;
   std::unique_ptr<EventLoop> loop_;
+  HandlerMailbox mailbox_;
   DeadlineQueue busyDeadlines_;
   DeadlineQueue idleDeadlines_;
   ConnectionContext context_;
