@@ -61,10 +61,10 @@ class CertificateStore {
   std::atomic<std::shared_ptr<const CertKeyPair>> current_;
 };
 
-// Prepares a server SSL_CTX: TLS 1.2 minimum, ECDHE with AES-GCM or ChaCha20-Poly1305 for
-// TLS 1.2, no compression, no renegotiation, server cipher preference; each handshake is given the
-// store's current pair through SSL_CTX_set_cert_cb, so the context itself never changes after
-// this call. `store` must outlive every SSL made from `context`.
+// Prepares a server SSL_CTX: TLS 1.2 minimum, ECDHE over X25519, P-256 or P-384 only, AES-GCM or
+// ChaCha20-Poly1305 for TLS 1.2, no compression, no renegotiation, server cipher preference; each
+// handshake is given the store's current pair through SSL_CTX_set_cert_cb, so the context itself
+// never changes after this call. `store` must outlive every SSL made from `context`.
 [[nodiscard]] Status configureServerTls(SSL_CTX& context, const CertificateStore& store);
 
 }  // namespace hybrid_guard::webhook

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test/webhook/admission_fixture.h"
+#include "test/webhook/https_server_fixture.h"
 
 using namespace hybrid_guard;
 using namespace hybrid_guard::webhook;
