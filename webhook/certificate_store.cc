@@ -119,7 +119,9 @@ Status CertificateStore::loadFiles(const std::filesystem::path& chainFile,
 Status CertificateStore::loadPem(std::string_view chainPem, std::string_view keyPem) {
   auto pair = parseCertKeyPair(chainPem, keyPem, clock_());
   if (!pair) return Status::failure(pair.error());
-  current_.store(std::move(pair.value()));
+  std::shared_ptr<const CertKeyPair> next = std::move(pair.value());
+  std::lock_guard lock(mutex_);
+  current_.swap(next);
   return Status::success();
 }
 

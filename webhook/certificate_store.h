@@ -2,12 +2,12 @@
 
 #include <openssl/ssl.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,14 +51,20 @@ class CertificateStore {
                                  const std::filesystem::path& keyFile);
   [[nodiscard]] Status loadPem(std::string_view chainPem, std::string_view keyPem);
 
-  // Null until a pair was loaded.
-  std::shared_ptr<const CertKeyPair> current() const { return current_.load(); }
+  // Null until a pair was loaded. A mutex around the pointer copy rather than
+  // std::atomic<std::shared_ptr>, which TSan reports racy in libstdc++ 12 (as in PolicyHolder);
+  // the lock is held for a reference count bump once per handshake.
+  std::shared_ptr<const CertKeyPair> current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
   // Serial and validity of the current pair, for logs and the expiry metric.
   std::optional<CertificateInfo> info() const;
 
  private:
   Clock clock_;
-  std::atomic<std::shared_ptr<const CertKeyPair>> current_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const CertKeyPair> current_;
 };
 
 // Prepares a server SSL_CTX: TLS 1.2 minimum, ECDHE over X25519, P-256 or P-384 only, AES-GCM or
