@@ -44,13 +44,13 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$work/ca.key"
 openssl req -x509 -new -key "$work/ca.key" -subj /CN=soak-ca -days 1 -out "$work/ca.crt" 2>/dev/null
 printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
 serial=0
-make_cert() {  # -> $work/new.crt, $work/new.key; echoes the serial
+make_cert() {  # -> $work/new.crt, $work/new.key, and $want: its serial (not in a subshell)
   serial=$((serial + 1))
   openssl ecparam -name prime256v1 -genkey -noout -out "$work/new.key"
   openssl req -new -key "$work/new.key" -subj "/CN=soak-$serial" -out "$work/new.csr" 2>/dev/null
   openssl x509 -req -in "$work/new.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
     -set_serial "$((4096 + serial))" -days 1 -extfile "$work/ext" -out "$work/new.crt" 2>/dev/null
-  openssl x509 -in "$work/new.crt" -noout -serial | cut -d= -f2
+  want=$(openssl x509 -in "$work/new.crt" -noout -serial | cut -d= -f2)
 }
 
 policy_valid() {  # $1: which namespace is allowed (the answers flip between allow and deny)
@@ -67,7 +67,7 @@ policy_invalid() {
   printf 'apiVersion: hybrid-guard.io/v1alpha1\nkind: HybridModePolicy\nmetadata: {name: bad}\nspec:\n  namespace: [shop]\n'
 }
 
-make_cert > /dev/null
+make_cert
 publish "$work/tls" 0 tls.crt="$work/new.crt" tls.key="$work/new.key"
 policy_valid shop > "$work/policy.yaml"
 publish "$work/policy" 0 policy.yaml="$work/policy.yaml"
@@ -138,7 +138,7 @@ for k in $(seq 0 $((events - 1))); do
   while [ $((SECONDS - start)) -lt "$at" ]; do sleep 0.2; done
   if [ $((k % 2)) -eq 0 ]; then
     rotated=$((rotated + 1))
-    want=$(make_cert)
+    make_cert
     publish "$work/tls" "$rotated" tls.crt="$work/new.crt" tls.key="$work/new.key"
     wait_metric 'hybrid_guard_certificate_reloads_total{result="success"}' "$rotated" || failures=$((failures + 1))
     got=$(served_serial)
@@ -201,7 +201,11 @@ awk -v b="$baseline" -v f="$final" 'BEGIN {exit !(f < b * 1.10)}' ||
   { log "FAIL: RSS grew by ${growth}% (limit 10%)"; failures=$((failures + 1)); }
 [ "$(wc -w <<< "$threads")" -eq 1 ] || { log "FAIL: the thread count changed: $threads"; failures=$((failures + 1)); }
 kill -0 "$server" || { log "FAIL: the server died"; failures=$((failures + 1)); }
-grep -q '"level":"error"' "$work/serve.log" && grep '"level":"error"' "$work/serve.log" | grep -v 'policy reload refused' | head -5
+if grep '"level":"error"' "$work/serve.log" | grep -v 'policy reload refused' > "$work/errors.log"; then
+  log "FAIL: the server logged errors:"
+  head -5 "$work/errors.log"
+  failures=$((failures + 1))
+fi
 
 if [ "$failures" -ne 0 ]; then
   log "soak: $failures failure(s)"
