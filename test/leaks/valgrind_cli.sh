@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Valgrind memcheck on the CLI over the test corpus: `eval` of every fixture case
-# (test/fixtures/cases/*: its policy, state, flags and input; text and JSON output), `eval` of Istio's own
-# manifests (../shared/corpus) and of examples/, and `lint` of every policy. Fails on any memory
+# Valgrind memcheck on the CLI over the test corpus: `eval -o json` of every fixture case
+# (test/fixtures/cases/*: its policy, state, flags and input), `eval` of all fixture inputs at once
+# (text output), of Istio's own manifests (../shared/corpus) and of examples/, and `lint` of every
+# fixture policy. Fails on any memory
 # error or any leak (definite, indirect or possible); "still reachable" memory is not a leak.
 # test/leaks/re2.supp silences RE2's uninitialised-by-design reads inside libre2, nothing else.
 # Usage: test/leaks/valgrind_cli.sh [path/to/hybrid-guard]   (default build/cli/hybrid-guard)
@@ -33,9 +34,9 @@ for dir in test/fixtures/cases/*/; do
   [ -e "$dir/state.yaml" ] && args+=(--state "$dir/state.yaml")
   [ -e "$dir/args" ] && mapfile -t -O "${#args[@]}" args < <(grep -v '^$' "$dir/args")
   check "eval $name" eval "${args[@]}" -o json "$dir/input.yaml"
-  check "eval $name (text)" eval "${args[@]}" "$dir/input.yaml"
-  [ -e "$dir/policy.yaml" ] && check "lint $name" lint "$dir/policy.yaml"
 done
+check "eval (text output)" eval --policy examples/policy.yaml test/fixtures/cases/*/input.yaml
+check "lint every fixture policy" lint test/fixtures/cases/*/policy.yaml
 shared=../shared/corpus
 [ -d "$shared" ] && check "eval shared corpus" eval --policy examples/policy.yaml -o json "$shared"
 check "eval examples" eval --policy examples/policy.yaml examples/httpbin examples/denied
