@@ -2,8 +2,8 @@
 # Valgrind memcheck on the CLI over the test corpus: `eval -o json` of every fixture case
 # (test/fixtures/cases/*: its policy, state, flags and input), `eval` of all fixture inputs at once
 # (text output), of Istio's own manifests (../shared/corpus) and of examples/, and `lint` of every
-# fixture policy. Fails on any memory
-# error or any leak (definite, indirect or possible); "still reachable" memory is not a leak.
+# fixture policy. Fails on any memory error or any leak (definite, indirect or possible); "still
+# reachable" memory is not a leak.
 # test/leaks/re2.supp silences RE2's uninitialised-by-design reads inside libre2, nothing else.
 # Usage: test/leaks/valgrind_cli.sh [path/to/hybrid-guard]   (default build/cli/hybrid-guard)
 set -euo pipefail
