@@ -76,7 +76,14 @@ class YamlBuilder : public YAML::EventHandler {
   YamlBuilder(const ParseLimits& limits, std::vector<Document>& docs)
       : limits_(limits), docs_(docs) {}
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp can stop advancing: on a stray ',' it starts one empty document after another at
+    // the same place, forever. Documents start strictly one after another in valid YAML.
+    if (lastDocumentStart_ && mark.pos <= *lastDocumentStart_) {
+      throw LimitExceeded("malformed YAML: the parser cannot get past this point (a stray ','?)",
+                          mark.line + 1);
+    }
+    lastDocumentStart_ = mark.pos;
     stack_.clear();
     anchors_.clear();
     current_ = Document();
@@ -213,6 +220,7 @@ class YamlBuilder : public YAML::EventHandler {
   std::unordered_map<YAML::anchor_t, Anchored> anchors_;
   std::string lastPointer_;
   size_t nodes_ = 0;
+  std::optional<int> lastDocumentStart_;
 };
 
 // Counts newlines as nlohmann's lexer consumes characters, so SAX events know their line.

@@ -53,8 +53,7 @@ bool hasDotDotComponent(std::string_view path) {
 
 class SidecarChecker {
  public:
-  SidecarChecker(const SidecarView& sidecar, const Policy& policy, Decision& decision)
-      : sidecar_(sidecar), policy_(policy), decision_(decision) {}
+  SidecarChecker(const Policy& policy, Decision& decision) : policy_(policy), decision_(decision) {}
 
   void violation(const char* rule, const Path& path, std::string message) {
     decision_.violations.push_back({rule, path.str(), std::move(message)});
@@ -236,7 +235,6 @@ class SidecarChecker {
   }
 
  private:
-  const SidecarView& sidecar_;
   const Policy& policy_;
   Decision& decision_;
 };
@@ -275,7 +273,7 @@ std::string namesOf(const std::map<std::string, HybridSidecar, std::less<>>* sid
 
 void checkSidecarRules(const SidecarView& sidecar, const AdmissionRequest& request,
                        const Policy& policy, const State& state, Decision& decision) {
-  SidecarChecker check(sidecar, policy, decision);
+  SidecarChecker check(policy, decision);
   Path nsPath = Path() / "metadata" / "namespace";
   std::optional<int> quota = policy.namespaceQuota(sidecar.namespace_);
   bool placeOk = true;

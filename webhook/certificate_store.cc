@@ -14,6 +14,9 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// Key exchange groups, in order of preference: all of 128 bits or more, all offered by Go clients.
+constexpr const char* kGroups = "X25519:P-256:P-384";
+
 // A certificate or key file is small; anything much larger is not one.
 constexpr std::uintmax_t kMaxPemFileBytes = 1 << 20;
 
@@ -116,7 +119,9 @@ Status CertificateStore::loadFiles(const std::filesystem::path& chainFile,
 Status CertificateStore::loadPem(std::string_view chainPem, std::string_view keyPem) {
   auto pair = parseCertKeyPair(chainPem, keyPem, clock_());
   if (!pair) return Status::failure(pair.error());
-  current_.store(std::move(pair.value()));
+  std::shared_ptr<const CertKeyPair> next = std::move(pair.value());
+  std::lock_guard lock(mutex_);
+  current_.swap(next);
   return Status::success();
 }
 
@@ -132,6 +137,11 @@ Status configureServerTls(SSL_CTX& context, const CertificateStore& store) {
   }
   if (SSL_CTX_set_cipher_list(&context, kTls12Ciphers) != 1) {
     return Status::failure("setting the TLS 1.2 ciphers: " + drainOpenSslErrors());
+  }
+  // Elliptic-curve groups of 128 bits and more; OpenSSL's defaults also offer finite-field groups
+  // down to ffdhe2048 (112 bits) in TLS 1.3, which no API server needs.
+  if (SSL_CTX_set1_groups_list(&context, kGroups) != 1) {
+    return Status::failure("setting the key exchange groups: " + drainOpenSslErrors());
   }
   // SSL_OP_NO_RENEGOTIATION refuses renegotiation from either side (TLS 1.2; 1.3 has none).
   SSL_CTX_set_options(

@@ -2,12 +2,12 @@
 
 #include <openssl/ssl.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,20 +51,26 @@ class CertificateStore {
                                  const std::filesystem::path& keyFile);
   [[nodiscard]] Status loadPem(std::string_view chainPem, std::string_view keyPem);
 
-  // Null until a pair was loaded.
-  std::shared_ptr<const CertKeyPair> current() const { return current_.load(); }
+  // Null until a pair was loaded. A mutex around the pointer copy rather than
+  // std::atomic<std::shared_ptr>, which TSan reports racy in libstdc++ 12 (as in PolicyHolder);
+  // the lock is held for a reference count bump once per handshake.
+  std::shared_ptr<const CertKeyPair> current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
   // Serial and validity of the current pair, for logs and the expiry metric.
   std::optional<CertificateInfo> info() const;
 
  private:
   Clock clock_;
-  std::atomic<std::shared_ptr<const CertKeyPair>> current_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const CertKeyPair> current_;
 };
 
-// Prepares a server SSL_CTX: TLS 1.2 minimum, ECDHE with AES-GCM or ChaCha20-Poly1305 for
-// TLS 1.2, no compression, no renegotiation, server cipher preference; each handshake is given the
-// store's current pair through SSL_CTX_set_cert_cb, so the context itself never changes after
-// this call. `store` must outlive every SSL made from `context`.
+// Prepares a server SSL_CTX: TLS 1.2 minimum, ECDHE over X25519, P-256 or P-384 only, AES-GCM or
+// ChaCha20-Poly1305 for TLS 1.2, no compression, no renegotiation, server cipher preference; each
+// handshake is given the store's current pair through SSL_CTX_set_cert_cb, so the context itself
+// never changes after this call. `store` must outlive every SSL made from `context`.
 [[nodiscard]] Status configureServerTls(SSL_CTX& context, const CertificateStore& store);
 
 }  // namespace hybrid_guard::webhook

@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -76,6 +77,9 @@ Status HttpsServer::start(const std::string& host, int port) {
 
   if (Status listening = listenOn(host, port); !listening) return listening;
 
+  // The event loops log through spdlog's default logger, which spdlog creates on first use: create
+  // it here, before their threads, not lazily from two of them at once (TSan reported that race).
+  spdlog::default_logger_raw();
   if (options_.handlerThreads > 0) pool_ = std::make_unique<HandlerPool>(options_.handlerThreads);
   ServerShared shared{*tls_,        listenFd_, options_, handler_,
                       onRejection_, live_,     idle_,    pool_.get()};

@@ -111,7 +111,7 @@ TEST_CASE("the env var is set on an injected istio-proxy container", "[mutation]
   }
   SECTION("in initContainers (native sidecar), appending to env") {
     proxy["env"] = {{{"name", "A"}, {"value", "b"}}};
-    p["spec"]["initContainers"] = {proxy};
+    p["spec"]["initContainers"] = json::array({proxy});  // not {proxy}: clang copies that
     json out = p.patch(mutate(p, stateWithSidecar()).patch);
     CHECK(out["spec"]["initContainers"][0]["env"] ==
           json::array({{{"name", "A"}, {"value", "b"}},

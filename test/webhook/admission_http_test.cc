@@ -2,11 +2,7 @@
 // together, as the API server calls them.
 #include <catch2/catch.hpp>
 
-#include "test/support/engine_helpers.h"
-#include "test/webhook/webhook_test_support.h"
-#include "webhook/admission_codec.h"
-#include "webhook/admission_service.h"
-#include "webhook/https_server.h"
+#include "test/webhook/admission_fixture.h"
 
 using namespace hybrid_guard;
 using namespace hybrid_guard::webhook;
@@ -15,126 +11,12 @@ using nlohmann::json;
 
 namespace {
 
-std::string base64Decode(const std::string& in) {
-  static const std::string chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -8;
-  for (char c : in) {
-    if (c == '=') break;
-    auto pos = chars.find(c);
-    if (pos == std::string::npos) throw std::runtime_error("bad base64");
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
-json makeSidecar(const std::string& ns, const std::string& name) {
-  json s = test::yaml(R"(
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-spec:
-  workloadSelector: {labels: {app: api}}
-  ingress:
-  - port: {number: 8443, protocol: HTTPS, name: external}
-    tls: {mode: SIMPLE, serverCertificate: /etc/istio/tls-certs/tls.crt, privateKey: /etc/istio/tls-certs/tls.key}
-)");
-  s["metadata"] = {{"name", name}, {"namespace", ns}};
-  return s;
-}
-
-json makePod(const std::string& ns) {
-  json p = test::yaml(R"(
-apiVersion: v1
-kind: Pod
-metadata:
-  generateName: api-7d9-
-  labels: {app: api}
-spec:
-  containers:
-  - {name: app, image: app}
-  - name: istio-proxy
-    image: proxyv2
-    env: [{name: A, value: b}]
-)");
-  p["metadata"]["namespace"] = ns;
-  return p;
-}
-
-json review(const std::string& apiVersion, const std::string& uid, const json& object,
-            const std::string& operation = "CREATE", const json& oldObject = nullptr,
-            bool dryRun = false) {
-  const json& source = object.is_null() ? oldObject : object;
-  std::string av = source["apiVersion"];
-  auto slash = av.find('/');
-  json kind = {{"group", slash == std::string::npos ? "" : av.substr(0, slash)},
-               {"version", slash == std::string::npos ? av : av.substr(slash + 1)},
-               {"kind", source["kind"]}};
-  json request = {
-      {"uid", uid},
-      {"kind", kind},
-      {"resource", {{"group", kind["group"]}, {"version", kind["version"]}, {"resource", "x"}}},
-      {"namespace", source["metadata"]["namespace"]},
-      {"operation", operation},
-      {"userInfo", {{"username", "alice"}, {"groups", {"dev"}}}},
-      {"dryRun", dryRun}};
-  if (source["metadata"].contains("name")) request["name"] = source["metadata"]["name"];
-  if (!object.is_null()) request["object"] = object;
-  if (!oldObject.is_null()) request["oldObject"] = oldObject;
-  return {{"apiVersion", apiVersion}, {"kind", "AdmissionReview"}, {"request", request}};
-}
-
-// A server on port 0 with a real certificate, the engine and a fresh local state.
-struct Fixture {
-  TestPki pki = makeTestPki();
-  std::shared_ptr<CertificateStore> certs = std::make_shared<CertificateStore>();
-  PolicyHolder policy;
-  StateStore state;
-  ServerMetrics metrics;
-  std::vector<DecisionRecord> logged;
-  std::mutex logMutex;
-  AdmissionService service;
-  HttpsServer server;
-
-  explicit Fixture(const std::string& policySpec)
-      : policy(test::policyFrom(policySpec)),
-        metrics(*policy.get()),
-        service(policy, state, metrics,
-                [this](const DecisionRecord& r) {
-                  std::lock_guard lock(logMutex);
-                  logged.push_back(r);
-                }),
-        server(certs,
-               [this](Endpoint e, std::string_view body) { return service.handle(e, body); }) {
-    REQUIRE(certs->loadPem(pki.serving.certificatePem, pki.serving.privateKeyPem).ok());
-    REQUIRE(server.start("127.0.0.1", 0).ok());
-  }
-  ~Fixture() { server.stop(); }
-
-  HttpReply post(const std::string& path, const json& body) {
-    auto reply = postJson(server.port(), pki.authority.certificatePem, path, body.dump());
-    REQUIRE(reply.has_value());
-    return *reply;
-  }
-  json postOk(const std::string& path, const json& body) {
-    auto reply = post(path, body);
-    REQUIRE(reply.status == 200);
-    CHECK(reply.header("content-type").rfind("application/json", 0) == 0);
-    return json::parse(reply.body);
-  }
-};
-
 const char* kPolicy = "  namespaces: [{name: payments, maxWorkloads: 1}]\n";
 
 }  // namespace
 
 TEST_CASE("response envelope: apiVersion, kind and uid echoed (v1 and v1beta1)", "[http][review]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   for (const char* version : {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"}) {
     json out = f.postOk("/validate",
                         review(version, std::string("uid-") + version, makeSidecar("shop", "api")));
@@ -146,7 +28,7 @@ TEST_CASE("response envelope: apiVersion, kind and uid echoed (v1 and v1beta1)",
 }
 
 TEST_CASE("a denial carries status 403 and every violation", "[http][review]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json s = makeSidecar("shop", "api");
   s["spec"]["ingress"][0]["tls"]["mode"] = "ISTIO_MUTUAL";
   json out = f.postOk("/validate", review("admission.k8s.io/v1", "u1", s));
@@ -170,7 +52,7 @@ TEST_CASE("a denial carries status 403 and every violation", "[http][review]") {
 
 TEST_CASE("admitted Sidecars count, select pods for mutation, and DELETE frees them",
           "[http][state]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json s = makeSidecar("payments", "api");
   json first = f.postOk("/validate", review("admission.k8s.io/v1", "a", s));
   CHECK(first["response"]["allowed"] == true);
@@ -222,7 +104,7 @@ TEST_CASE("admitted Sidecars count, select pods for mutation, and DELETE frees t
 }
 
 TEST_CASE("a pod that sets the flag unapproved is refused by /validate", "[http]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json pod = makePod("payments");
   pod["spec"]["containers"][1]["env"].push_back(
       {{"name", "SIDECAR_IN_HYBRID_MODE"}, {"value", "true"}});
@@ -236,7 +118,7 @@ TEST_CASE("a pod that sets the flag unapproved is refused by /validate", "[http]
 }
 
 TEST_CASE("warn mode returns violations as warnings under 256 characters", "[http][warnings]") {
-  Fixture f("  namespaces: [payments]\n  enforcement: warn\n");
+  AdmissionFixture f("  namespaces: [payments]\n  enforcement: warn\n");
   json s = makeSidecar("shop", "api");
   s["spec"]["ingress"][0]["tls"]["serverCertificate"] = "/" + std::string(400, 'x');
   json out = f.postOk("/validate", review("admission.k8s.io/v1", "w", s));
@@ -249,7 +131,7 @@ TEST_CASE("warn mode returns violations as warnings under 256 characters", "[htt
 }
 
 TEST_CASE("kinds hybrid-guard does not judge are admitted untouched", "[http]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json cm = {{"apiVersion", "v1"},
              {"kind", "ConfigMap"},
              {"metadata", {{"name", "c"}, {"namespace", "payments"}}}};
@@ -262,7 +144,7 @@ TEST_CASE("kinds hybrid-guard does not judge are admitted untouched", "[http]") 
 }
 
 TEST_CASE("bad AdmissionReviews are 400 with a JSON error, never an admit", "[http][bad-input]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json good = review("admission.k8s.io/v1", "x", makeSidecar("payments", "api"));
   struct Case {
     std::string name;
@@ -311,7 +193,7 @@ TEST_CASE("bad AdmissionReviews are 400 with a JSON error, never an admit", "[ht
 }
 
 TEST_CASE("metrics count requests, decisions and violations", "[http][metrics]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   f.postOk("/validate", review("admission.k8s.io/v1", "1", makeSidecar("shop", "api")));
   f.postOk("/validate", review("admission.k8s.io/v1", "2", makeSidecar("payments", "api")));
   postJson(f.server.port(), f.pki.authority.certificatePem, "/validate", "{");
@@ -364,7 +246,7 @@ TEST_CASE("the decision log line is one JSON object with the fields of DESIGN §
 }
 
 TEST_CASE("a dry-run CREATE is evaluated but never counted", "[http][state][dry-run]") {
-  Fixture f(kPolicy);
+  AdmissionFixture f(kPolicy);
   json out = f.postOk("/validate", review("admission.k8s.io/v1", "dry",
                                           makeSidecar("payments", "api"), "CREATE", nullptr, true));
   CHECK(out["response"]["allowed"] == true);

@@ -51,9 +51,9 @@ Clock::time_point trickle(TlsClient& client, const std::string& bytes,
 // What the server may hold for a connection stalled in its handshake: a TLS object with its read
 // buffer. AddressSanitizer pads every allocation and keeps freed ones for a while;
 // ThreadSanitizer's shadow memory makes RSS say nothing about the server.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(HG_TEST_ASAN)
 constexpr long kKibPerStalledConnection = 256;
-#elif defined(__SANITIZE_THREAD__)
+#elif defined(HG_TEST_TSAN)
 constexpr long kKibPerStalledConnection = 0;  // not checked
 #else
 constexpr long kKibPerStalledConnection = 64;

@@ -2,8 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "test/support/test_support.h"
 #include "test/webhook/webhook_test_support.h"
@@ -70,6 +75,33 @@ double metric(int sidePort, const std::string& series) {
 std::string servedSerial(int port, const std::string& caPem) {
   TlsClient client(port, caPem);
   return client.handshake() ? client.peerSerial() : "";
+}
+
+// A field of /proc/<pid>/status, e.g. "Threads" or "VmRSS" (in kB).
+long procStatus(int pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// Whether the server ends a plain TCP connection (FIN or reset) within `limit`.
+bool closedWithin(int fd, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char byte;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = ::recv(fd, &byte, 1, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -238,4 +270,108 @@ TEST_CASE("serve flags: bad usage exits 2", "[serve]") {
     CHECK(result.exitCode == 2);
     CHECK_FALSE(result.err.empty());
   }
+}
+
+// DESIGN §6 against the real process: a flood of stalled handshakes and idle TLS connections up to
+// the cap and beyond it. Stated limits: the process keeps its thread count, grows by less than
+// 64 KiB of RSS per connection held, refuses what is over the cap at once, and keeps answering a
+// client that is already connected within its deadline; the request and idle timeouts then free
+// every place.
+TEST_CASE("serve under a connection flood: cap, deadlines, threads and memory", "[serve][limits]") {
+  using namespace std::chrono_literals;
+  constexpr int kCap = 64;
+  test::TempDir dir;
+  auto caFile = dir.path() / "ca.crt";
+  test::ChildProcess serve({test::binaryPath().string(), "serve", "--listen", "127.0.0.1:0",
+                            "--metrics-listen", "127.0.0.1:0", "--ca-out", caFile.string(),
+                            "--max-connections", std::to_string(kCap), "--request-timeout", "2",
+                            "--idle-timeout", "5", "--log-level", "warn"});
+  // --log-level warn keeps the decision log quiet; the port comes from the stderr banner.
+  std::string banner;
+  REQUIRE(eventually([&] {
+    banner = serve.err();
+    return banner.find("CA file:") != std::string::npos;
+  }));
+  auto at = banner.find("https://127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  const int port = std::stoi(banner.substr(at + 18));
+  const std::string ca = test::readFile(caFile);
+
+  TlsClient keptAlive(port, ca);
+  REQUIRE(keptAlive.handshake());
+  auto ask = [&](const std::string& uid) {
+    auto sent = std::chrono::steady_clock::now();
+    REQUIRE(keptAlive.send(
+        TlsClient::request("POST", "/validate",
+                           "Content-Type: application/json\r\nContent-Length: " +
+                               std::to_string(sidecarReview("payments", uid).size()) + "\r\n",
+                           sidecarReview("payments", uid))));
+    auto reply = keptAlive.readReply();
+    REQUIRE(reply);
+    CHECK(reply->status == 200);
+    CHECK(json::parse(reply->body)["response"]["uid"] == uid);
+    return secondsSince(sent);
+  };
+  CHECK(ask("warm-up") < 0.5);
+  const long threadsBefore = procStatus(serve.pid(), "Threads");
+  const long rssBeforeKb = procStatus(serve.pid(), "VmRSS");
+
+  // Idle TLS connections (handshake done, no request), then stalled handshakes up to the cap.
+  std::vector<std::unique_ptr<TlsClient>> idle;
+  for (int i = 0; i < 16; ++i) {
+    idle.push_back(std::make_unique<TlsClient>(port, ca));
+    REQUIRE(idle.back()->handshake());
+  }
+  CHECK(ask("idle-held") < 0.5);
+  const unsigned char clientHelloStart[] = {0x16, 0x03, 0x01, 0x02, 0x00,
+                                            0x01, 0x00, 0x01, 0xfc, 0x03};
+  std::vector<int> stalled;
+  for (int i = 0; i < kCap - 1 - 16; ++i) {
+    int fd = connectLoopback(port, 1000ms);
+    REQUIRE(fd >= 0);
+    REQUIRE(::send(fd, clientHelloStart, sizeof clientHelloStart, MSG_NOSIGNAL) ==
+            sizeof clientHelloStart);
+    stalled.push_back(fd);
+  }
+  CHECK(ask("cap-reached") < 0.5);
+  // Over the cap: 200 more, each closed at once without a handshake.
+  int refused = 0;
+  for (int i = 0; i < 200; ++i) {
+    int fd = connectLoopback(port, 1000ms);
+    REQUIRE(fd >= 0);
+    ::send(fd, clientHelloStart, sizeof clientHelloStart, MSG_NOSIGNAL);
+    if (closedWithin(fd, 1000ms)) ++refused;
+    ::close(fd);
+  }
+  CHECK(refused == 200);
+
+  // The connection already open is served within its deadline all along.
+  for (int i = 0; i < 5; ++i) CHECK(ask("during-" + std::to_string(i)) < 0.5);
+  const long threadsDuring = procStatus(serve.pid(), "Threads");
+  const long rssGrowthKb = procStatus(serve.pid(), "VmRSS") - rssBeforeKb;
+  INFO("threads " << threadsBefore << " -> " << threadsDuring << "; RSS +" << rssGrowthKb
+                  << " KiB holding " << kCap << " connections");
+  CHECK(threadsDuring == threadsBefore);
+#if defined(HG_TEST_ASAN)
+  CHECK(rssGrowthKb < kCap * 256);  // ASan pads allocations and keeps freed ones a while
+#elif !defined(HG_TEST_TSAN)        // TSan's shadow memory says nothing about the server
+  CHECK(rssGrowthKb < kCap * 64);
+#endif
+
+  // The request timeout (2 s) ends the stalled handshakes, the idle timeout (5 s) the idle ones.
+  auto flooded = std::chrono::steady_clock::now();
+  for (int fd : stalled) {
+    CHECK(closedWithin(fd, 4000ms));
+    ::close(fd);
+  }
+  for (auto& client : idle) CHECK(client->closedByPeer());
+  CHECK(secondsSince(flooded) < 8.0);
+  // Every place is free again: new connections are served.
+  for (int i = 0; i < 3; ++i) {
+    auto reply = postJson(port, ca, "/validate", sidecarReview("payments", "after"));
+    REQUIRE(reply);
+    CHECK(reply->status == 200);
+  }
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
 }

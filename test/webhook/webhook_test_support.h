@@ -13,6 +13,23 @@
 #include "webhook/openssl_util.h"
 #include "webhook/pki.h"
 
+// Sanitizer builds, whether gcc (__SANITIZE_*__) or clang (__has_feature) made them: timing and
+// memory bounds meant for the plain build are relaxed or skipped there.
+#if defined(__SANITIZE_ADDRESS__)
+#define HG_TEST_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define HG_TEST_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HG_TEST_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define HG_TEST_TSAN 1
+#endif
+#endif
+
 namespace hybrid_guard::webhook::testing {
 
 // A CA and a serving certificate for localhost / 127.0.0.1 made by it, fresh for each call.
