@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -378,20 +379,28 @@ class FastJsonReader {
   }
 
  private:
+  // The index, in memory order, of the first byte of a word loaded little-endian that has a bit
+  // set in `mask`.
+  static size_t firstFlaggedByte(std::uint64_t mask) {
+    return static_cast<size_t>(std::countr_zero(mask)) / 8;
+  }
+  static constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+
   void skipSpace() {
-    while (p_ != end_) {
-      // Indentation comes in runs of spaces: pass them eight at a time.
-      while (end_ - p_ >= 8) {
-        std::uint64_t word;
-        std::memcpy(&word, p_, 8);
-        if (word != 0x2020202020202020ULL) break;
+    // Indentation comes in runs of spaces: pass them eight at a time.
+    while (kLittleEndian && end_ - p_ >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p_, 8);
+      std::uint64_t notSpace = word ^ 0x2020202020202020ULL;
+      if (notSpace == 0) {
         p_ += 8;
+        continue;
       }
-      if (p_ == end_) return;
-      char c = *p_;
-      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
+      p_ += firstFlaggedByte(notSpace);
+      if (*p_ != '\n' && *p_ != '\r' && *p_ != '\t') return;
       ++p_;
     }
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
   }
 
   bool literal(std::string_view word) {
@@ -541,16 +550,17 @@ class FastJsonReader {
     return length;
   }
 
-  // Whether any of the 8 bytes is a quote, a backslash, below 0x20 or at least 0x7F: a byte that
-  // ends a plain run of string text (bit tricks from "Bit Twiddling Hacks", haszero/hasless).
-  static bool hasSpecialByte(std::uint64_t w) {
+  // Bit 7 set in each byte of the 8 that is a quote, a backslash, below 0x20 or at least 0x7F:
+  // a byte that ends a plain run of string text ("Bit Twiddling Hacks", haszero/hasless). Bytes
+  // above a flagged one may be flagged wrongly; the lowest flagged byte is always right.
+  static std::uint64_t specialBytes(std::uint64_t w) {
     constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
-    auto hasZero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-    std::uint64_t quote = hasZero(w ^ (kOnes * '"'));
-    std::uint64_t backslash = hasZero(w ^ (kOnes * '\\'));
+    auto zeroBytes = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    std::uint64_t quote = zeroBytes(w ^ (kOnes * '"'));
+    std::uint64_t backslash = zeroBytes(w ^ (kOnes * '\\'));
     std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
-    std::uint64_t del = hasZero(w ^ (kOnes * 0x7F));
-    return (quote | backslash | control | del | (w & kHigh)) != 0;
+    std::uint64_t del = zeroBytes(w ^ (kOnes * 0x7F));
+    return quote | backslash | control | del | (w & kHigh);
   }
 
   // At the opening quote; appends the decoded text to `out`.
@@ -558,10 +568,13 @@ class FastJsonReader {
     ++p_;
     while (true) {
       const char* run = p_;
-      while (end_ - p_ >= 8) {
+      while (kLittleEndian && end_ - p_ >= 8) {
         std::uint64_t word;
         std::memcpy(&word, p_, 8);
-        if (hasSpecialByte(word)) break;
+        if (std::uint64_t special = specialBytes(word)) {
+          p_ += firstFlaggedByte(special);
+          break;
+        }
         p_ += 8;
       }
       while (p_ != end_) {

@@ -41,6 +41,11 @@ bool isAdmissionReview(const nlohmann::json& value);
 nlohmann::json encodeResponse(const DecodedReview& review, const policy::Decision& decision,
                               bool includePatch);
 
+// The same response, as the bytes `encodeResponse(...).dump(-1, ' ', false, replace)` gives,
+// written straight into one string: no JSON tree is built for the answer of every request.
+std::string encodeResponseBody(const DecodedReview& review, const policy::Decision& decision,
+                               bool includePatch);
+
 std::string base64Encode(std::string_view data);
 
 }  // namespace hybrid_guard::webhook
