@@ -387,6 +387,11 @@ class FastJsonReader {
   static constexpr bool kLittleEndian = std::endian::native == std::endian::little;
 
   void skipSpace() {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) > ' ') return;
+    if (end_ - p_ >= 2 && p_[0] == ' ' && static_cast<unsigned char>(p_[1]) > ' ') {
+      ++p_;  // ": " and ", " in indented JSON
+      return;
+    }
     // Indentation comes in runs of spaces: pass them eight at a time.
     while (kLittleEndian && end_ - p_ >= 8) {
       std::uint64_t word;
@@ -833,6 +838,28 @@ json resolvePlainScalar(const std::string& text) {
     }
   }
   return text;
+}
+
+namespace {
+
+void releaseChildren(json& node, int depth) {
+  if (depth > 256) return;  // far deeper than ParseLimits allow; nlohmann's destructor copes
+  if (node.is_object()) {
+    auto& members = node.get_ref<json::object_t&>();
+    for (auto& member : members) releaseChildren(member.second, depth + 1);
+    members.clear();
+  } else if (node.is_array()) {
+    auto& items = node.get_ref<json::array_t&>();
+    for (auto& item : items) releaseChildren(item, depth + 1);
+    items.clear();
+  }
+}
+
+}  // namespace
+
+void releaseDocument(json& document) {
+  releaseChildren(document, 0);
+  document = nullptr;
 }
 
 Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,

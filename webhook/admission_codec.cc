@@ -21,6 +21,12 @@ const json* optionalMember(const json& parent, const char* key) {
 
 }  // namespace
 
+DecodedReview::~DecodedReview() {
+  request.object = nullptr;
+  request.oldObject = nullptr;
+  policy::releaseDocument(review);
+}
+
 bool isAdmissionReview(const json& value) {
   if (!value.is_object()) return false;
   auto kind = value.find("kind");

@@ -19,6 +19,7 @@ struct DecodedReview {
   policy::AdmissionRequest request;
 
   DecodedReview() = default;
+  ~DecodedReview();
   DecodedReview(const DecodedReview&) = delete;
   DecodedReview& operator=(const DecodedReview&) = delete;
   DecodedReview(DecodedReview&&) = delete;
