@@ -7,8 +7,11 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <stdexcept>
 
@@ -365,6 +368,357 @@ class JsonSaxBuilder : public nlohmann::json_sax<json> {
   size_t nodes_ = 0;
 };
 
+// A single-pass reader for the common case of the webhook: valid JSON, no line index wanted. It
+// builds the same DOM as JsonSaxBuilder over nlohmann's parser (integers as int64 when negative,
+// uint64 otherwise, floats by strtod, duplicate keys and limits refused) but accepts only what
+// that path accepts and what checkText passes: anything else, or anything unusual (an integer that
+// overflows, a very long number), makes it give up, and the full path reads the text again to
+// report the error exactly as it always has. It never produces a document the full path would not.
+class FastJsonReader {
+ public:
+  FastJsonReader(std::string_view text, const ParseLimits& limits)
+      : p_(text.data()), end_(text.data() + text.size()), limits_(limits) {}
+
+  bool read(json& out) {
+    skipSpace();
+    if (!value(out, 0)) return false;
+    skipSpace();
+    return p_ == end_;
+  }
+
+ private:
+  // The index, in memory order, of the first byte of a word loaded little-endian that has a bit
+  // set in `mask`.
+  static size_t firstFlaggedByte(std::uint64_t mask) {
+    return static_cast<size_t>(std::countr_zero(mask)) / 8;
+  }
+  static constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+
+  void skipSpace() {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) > ' ') return;
+    if (end_ - p_ >= 2 && p_[0] == ' ' && static_cast<unsigned char>(p_[1]) > ' ') {
+      ++p_;  // ": " and ", " in indented JSON
+      return;
+    }
+    // Indentation comes in runs of spaces: pass them eight at a time.
+    while (kLittleEndian && end_ - p_ >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p_, 8);
+      std::uint64_t notSpace = word ^ 0x2020202020202020ULL;
+      if (notSpace == 0) {
+        p_ += 8;
+        continue;
+      }
+      p_ += firstFlaggedByte(notSpace);
+      if (*p_ != '\n' && *p_ != '\r' && *p_ != '\t') return;
+      ++p_;
+    }
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+      return false;
+    p_ += word.size();
+    return true;
+  }
+
+  bool value(json& out, int depth) {
+    if (++nodes_ > limits_.maxNodes || p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return object(out, depth);
+      case '[':
+        return array(out, depth);
+      case '"': {
+        out = json::string_t();
+        return string(out.get_ref<json::string_t&>());
+      }
+      case 't':
+        out = true;
+        return literal("true");
+      case 'f':
+        out = false;
+        return literal("false");
+      case 'n':
+        out = nullptr;
+        return literal("null");
+      default:
+        return number(out);
+    }
+  }
+
+  bool object(json& out, int depth) {
+    if (depth >= limits_.maxDepth) return false;
+    ++p_;
+    out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    skipSpace();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    std::string key;
+    while (true) {
+      if (p_ == end_ || *p_ != '"') return false;
+      key.clear();
+      if (!string(key)) return false;
+      skipSpace();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      skipSpace();
+      // Keys often arrive sorted (Go marshals maps so): a hint at the end makes those inserts
+      // cheap, and a key already present leaves the size unchanged.
+      size_t before = members.size();
+      auto it = members.emplace_hint(members.end(), std::move(key), nullptr);
+      if (members.size() == before) return false;
+      if (!value(it->second, depth + 1)) return false;
+      skipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        skipSpace();
+        continue;
+      }
+      if (*p_ != '}') return false;
+      ++p_;
+      return true;
+    }
+  }
+
+  bool array(json& out, int depth) {
+    if (depth >= limits_.maxDepth) return false;
+    ++p_;
+    out = json::array();
+    auto& items = out.get_ref<json::array_t&>();
+    skipSpace();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      items.emplace_back();
+      if (!value(items.back(), depth + 1)) return false;
+      skipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        skipSpace();
+        continue;
+      }
+      if (*p_ != ']') return false;
+      ++p_;
+      return true;
+    }
+  }
+
+  static int hexDigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool hex4(unsigned& out) {
+    if (end_ - p_ < 4) return false;
+    out = 0;
+    for (int i = 0; i < 4; ++i) {
+      int d = hexDigit(p_[i]);
+      if (d < 0) return false;
+      out = out << 4 | static_cast<unsigned>(d);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  static void appendUtf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // A well-formed UTF-8 sequence as checkText accepts it; returns its length, 0 if malformed.
+  size_t utf8Sequence() const {
+    auto c = static_cast<unsigned char>(*p_);
+    size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (length == 0 || static_cast<size_t>(end_ - p_) < length) return 0;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(p_[k]) & 0xC0) != 0x80) return 0;
+    }
+    auto c1 = static_cast<unsigned char>(p_[1]);
+    if (length == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return 0;
+    if (length == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return 0;
+    return length;
+  }
+
+  // Bit 7 set in each byte of the 8 that is a quote, a backslash, below 0x20 or at least 0x7F:
+  // a byte that ends a plain run of string text ("Bit Twiddling Hacks", haszero/hasless). Bytes
+  // above a flagged one may be flagged wrongly; the lowest flagged byte is always right.
+  static std::uint64_t specialBytes(std::uint64_t w) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    auto zeroBytes = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    std::uint64_t quote = zeroBytes(w ^ (kOnes * '"'));
+    std::uint64_t backslash = zeroBytes(w ^ (kOnes * '\\'));
+    std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
+    std::uint64_t del = zeroBytes(w ^ (kOnes * 0x7F));
+    return quote | backslash | control | del | (w & kHigh);
+  }
+
+  // At the opening quote; appends the decoded text to `out`.
+  bool string(std::string& out) {
+    ++p_;
+    while (true) {
+      const char* run = p_;
+      while (kLittleEndian && end_ - p_ >= 8) {
+        std::uint64_t word;
+        std::memcpy(&word, p_, 8);
+        if (std::uint64_t special = specialBytes(word)) {
+          p_ += firstFlaggedByte(special);
+          break;
+        }
+        p_ += 8;
+      }
+      while (p_ != end_) {
+        auto c = static_cast<unsigned char>(*p_);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7F) break;
+        ++p_;
+      }
+      out.append(run, p_);
+      if (p_ == end_) return false;
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        if (!escape(out)) return false;
+        continue;
+      }
+      if (c < 0x80) return false;  // a control character or DEL
+      size_t length = utf8Sequence();
+      if (length == 0) return false;
+      out.append(p_, length);
+      p_ += length;
+    }
+  }
+
+  bool escape(std::string& out) {
+    ++p_;
+    if (p_ == end_) return false;
+    char c = *p_++;
+    switch (c) {
+      case '"':
+      case '\\':
+      case '/':
+        out += c;
+        return true;
+      case 'b':
+        out += '\b';
+        return true;
+      case 'f':
+        out += '\f';
+        return true;
+      case 'n':
+        out += '\n';
+        return true;
+      case 'r':
+        out += '\r';
+        return true;
+      case 't':
+        out += '\t';
+        return true;
+      case 'u': {
+        unsigned cp = 0;
+        if (!hex4(cp)) return false;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          unsigned low = 0;
+          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+          p_ += 2;
+          if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        }
+        appendUtf8(out, cp);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  // JSON's number grammar, read as nlohmann reads it.
+  bool number(json& out) {
+    const char* start = p_;
+    bool negative = false;
+    if (*p_ == '-') {
+      negative = true;
+      ++p_;
+    }
+    auto digit = [this] { return p_ != end_ && *p_ >= '0' && *p_ <= '9'; };
+    if (!digit()) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (digit()) ++p_;
+    }
+    bool integer = true;
+    if (p_ != end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (!digit()) return false;
+      while (digit()) ++p_;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digit()) return false;
+      while (digit()) ++p_;
+    }
+    if (integer) {
+      if (negative) {
+        std::int64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec != std::errc() || ptr != p_) return false;  // overflow: let nlohmann decide
+        out = v;
+      } else {
+        std::uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec != std::errc() || ptr != p_) return false;
+        out = v;
+      }
+      return true;
+    }
+    char buffer[64];
+    auto length = static_cast<size_t>(p_ - start);
+    if (length >= sizeof buffer) return false;
+    std::memcpy(buffer, start, length);
+    buffer[length] = '\0';
+    char* parsedEnd = nullptr;
+    double v = std::strtod(buffer, &parsedEnd);
+    if (parsedEnd != buffer + length || !std::isfinite(v)) return false;  // nlohmann refuses inf
+    out = v;
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+  const ParseLimits& limits_;
+  size_t nodes_ = 0;
+};
+
 // Manifests are UTF-8 text: a control character (other than tab, LF, CR) or a malformed UTF-8
 // sequence means the input is not a manifest at all, so it is refused with its line.
 std::optional<ParseError> checkText(std::string_view text) {
@@ -494,12 +848,44 @@ json resolvePlainScalar(const std::string& text) {
   return text;
 }
 
+namespace {
+
+void releaseChildren(json& node, int depth) {
+  if (depth > 256) return;  // far deeper than ParseLimits allow; nlohmann's destructor copes
+  if (node.is_object()) {
+    auto& members = node.get_ref<json::object_t&>();
+    for (auto& member : members) releaseChildren(member.second, depth + 1);
+    members.clear();
+  } else if (node.is_array()) {
+    auto& items = node.get_ref<json::array_t&>();
+    for (auto& item : items) releaseChildren(item, depth + 1);
+    items.clear();
+  }
+}
+
+}  // namespace
+
+void releaseDocument(json& document) {
+  releaseChildren(document, 0);
+  document = nullptr;
+}
+
 Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,
                                                            const ParseLimits& limits) {
   if (text.size() > limits.maxBytes) {
     return Expected<std::vector<Document>, ParseError>::failure(
         {0, "input of " + std::to_string(text.size()) + " bytes is over the limit of " +
                 std::to_string(limits.maxBytes) + " bytes"});
+  }
+  if (limits.lineDepth < 0 && looksLikeJson(text)) {
+    // The fast reader accepts only text that checkText and parseJson accept too, and builds the
+    // same document; whatever it gives up on is read again below, for the exact error.
+    Document doc;
+    if (FastJsonReader(text, limits).read(doc.value)) {
+      std::vector<Document> docs;
+      docs.push_back(std::move(doc));
+      return docs;
+    }
   }
   if (auto bad = checkText(text)) {
     return Expected<std::vector<Document>, ParseError>::failure(std::move(*bad));

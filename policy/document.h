@@ -38,6 +38,12 @@ struct ParseError {
 Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,
                                                            const ParseLimits& limits = {});
 
+// Frees a tree bottom-up, leaving `document` null. nlohmann's own destructor flattens every tree
+// onto a heap-allocated stack first (so that no depth can overflow the call stack); for the
+// depth-limited documents read here plain recursion frees the same nodes for less. Nodes deeper
+// than a bound are left to nlohmann's destructor.
+void releaseDocument(nlohmann::json& document);
+
 // Reads one YAML scalar's text as kubectl would for a plain (unquoted) scalar.
 nlohmann::json resolvePlainScalar(const std::string& text);
 

@@ -39,15 +39,15 @@ const json* member(const json& parent, const char* key) {
 }
 }  // namespace
 
-#define HG_TYPED_MEMBER(fn, check, what)                                                \
-  const json* ShapeChecker::fn(const json& parent, const char* key, const Path& path) { \
-    const json* v = member(parent, key);                                                \
-    if (!v) return nullptr;                                                             \
-    if (!v->check()) {                                                                  \
-      invalid(path, std::string("must be " what ", not ") + jsonTypeName(*v));          \
-      return nullptr;                                                                   \
-    }                                                                                   \
-    return v;                                                                           \
+#define HG_TYPED_MEMBER(fn, check, what)                                                      \
+  const json* ShapeChecker::fn(const json& parent, const char* key, const Path& parentPath) { \
+    const json* v = member(parent, key);                                                      \
+    if (!v) return nullptr;                                                                   \
+    if (!v->check()) {                                                                        \
+      invalid(parentPath / key, std::string("must be " what ", not ") + jsonTypeName(*v));    \
+      return nullptr;                                                                         \
+    }                                                                                         \
+    return v;                                                                                 \
   }
 
 HG_TYPED_MEMBER(object, is_object, "a map")
@@ -57,13 +57,13 @@ HG_TYPED_MEMBER(integer, is_number_integer, "an integer")
 HG_TYPED_MEMBER(boolean, is_boolean, "true or false")
 #undef HG_TYPED_MEMBER
 
-const json* ShapeChecker::stringMap(const json& parent, const char* key, const Path& path) {
-  const json* v = object(parent, key, path);
+const json* ShapeChecker::stringMap(const json& parent, const char* key, const Path& parentPath) {
+  const json* v = object(parent, key, parentPath);
   if (!v) return nullptr;
   bool good = true;
   for (const auto& [k, value] : v->items()) {
     if (!value.is_string()) {
-      invalid(path / k, "must be a string, not " + jsonTypeName(value));
+      invalid(parentPath / key / k, "must be a string, not " + jsonTypeName(value));
       good = false;
     }
   }

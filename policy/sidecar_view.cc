@@ -33,12 +33,12 @@ namespace {
 void readTlsShape(ShapeChecker& check, const json& tls, const Path& path) {
   for (const char* field : {"mode", "serverCertificate", "privateKey", "caCertificates", "caCrl",
                             "minProtocolVersion", "maxProtocolVersion", "credentialName"}) {
-    check.string(tls, field, path / field);
+    check.string(tls, field, path);
   }
-  check.boolean(tls, "httpsRedirect", path / "httpsRedirect");
+  check.boolean(tls, "httpsRedirect", path);
   for (const char* field : {"subjectAltNames", "cipherSuites", "credentialNames",
                             "verifyCertificateSpki", "verifyCertificateHash"}) {
-    if (const json* list = check.array(tls, field, path / field)) {
+    if (const json* list = check.array(tls, field, path)) {
       for (size_t i = 0; i < list->size(); ++i) {
         if (!(*list)[i].is_string()) {
           check.invalid((path / field)[i], "must be a string, not " + jsonTypeName((*list)[i]));
@@ -46,7 +46,7 @@ void readTlsShape(ShapeChecker& check, const json& tls, const Path& path) {
       }
     }
   }
-  check.array(tls, "tlsCertificates", path / "tlsCertificates");
+  check.array(tls, "tlsCertificates", path);
 }
 
 }  // namespace
@@ -61,28 +61,28 @@ SidecarRead readSidecar(const json& object, std::string_view requestNamespace) {
     read.invalid = std::move(check.findings);
     return read;
   }
-  const json* metadata = check.object(object, "metadata", root / "metadata");
+  const json* metadata = check.object(object, "metadata", root);
   if (!metadata && check.ok()) {  // absent or null; a wrong type was reported above
     check.invalid(root / "metadata", "is missing; a Sidecar needs metadata.name");
   }
   if (metadata) {
-    if (const json* name = check.string(*metadata, "name", root / "metadata" / "name")) {
+    Path metadataPath = root / "metadata";
+    if (const json* name = check.string(*metadata, "name", metadataPath)) {
       view.name = name->get<std::string>();
     }
-    if (const json* ns = check.string(*metadata, "namespace", root / "metadata" / "namespace")) {
+    if (const json* ns = check.string(*metadata, "namespace", metadataPath)) {
       view.namespace_ = ns->get<std::string>();
     }
   }
   if (view.namespace_.empty()) view.namespace_ = std::string(requestNamespace);
 
   Path specPath = root / "spec";
-  const json* spec = check.object(object, "spec", specPath);
+  const json* spec = check.object(object, "spec", root);
   if (spec) {
     Path selectorPath = specPath / "workloadSelector";
-    view.workloadSelector = check.object(*spec, "workloadSelector", selectorPath);
+    view.workloadSelector = check.object(*spec, "workloadSelector", specPath);
     if (view.workloadSelector) {
-      if (const json* labels =
-              check.stringMap(*view.workloadSelector, "labels", selectorPath / "labels")) {
+      if (const json* labels = check.stringMap(*view.workloadSelector, "labels", selectorPath)) {
         if (!labels->empty()) {
           Labels selector;
           for (const auto& [k, v] : labels->items()) selector.emplace(k, v.get<std::string>());
@@ -91,7 +91,7 @@ SidecarRead readSidecar(const json& object, std::string_view requestNamespace) {
       }
     }
     Path ingressPath = specPath / "ingress";
-    view.ingress = check.array(*spec, "ingress", ingressPath);
+    view.ingress = check.array(*spec, "ingress", specPath);
     if (view.ingress) {
       for (size_t i = 0; i < view.ingress->size(); ++i) {
         const json& entry = (*view.ingress)[i];
@@ -115,15 +115,15 @@ SidecarRead readSidecar(const json& object, std::string_view requestNamespace) {
           listener.tls = &*tlsIt;
           readTlsShape(check, *tlsIt, entryPath / "tls");
         }
-        if (const json* port = check.object(entry, "port", entryPath / "port")) {
-          if (const json* number = check.integer(*port, "number", entryPath / "port" / "number")) {
+        if (const json* port = check.object(entry, "port", entryPath)) {
+          Path portPath = entryPath / "port";
+          if (const json* number = check.integer(*port, "number", portPath)) {
             listener.portNumber =
                 number->is_number_unsigned() && number->get<unsigned long long>() > 1'000'000'000ULL
                     ? 1'000'000'000LL
                     : number->get<long long>();
           }
-          if (const json* protocol =
-                  check.string(*port, "protocol", entryPath / "port" / "protocol")) {
+          if (const json* protocol = check.string(*port, "protocol", portPath)) {
             listener.protocol = protocol->get<std::string>();
           }
         }

@@ -78,10 +78,16 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
   const HybridSidecar* sidecar = state.selecting(view.namespace_, pod.labels);
   if (!sidecar) return patch;
 
-  // Mutate copies of the two parts we touch, then diff: the patch is exactly the change.
-  json metadata = pod.metadata ? *pod.metadata : json::object();
-  json& annotations = metadata["annotations"];
-  if (!annotations.is_object()) annotations = json::object();
+  // The patch is the diff between the original and the mutated parts. Only the annotations this
+  // mutation sets and the proxy's flag entry can differ, so the diff is taken over just those
+  // members: the same operations, in the same order, as diffing the whole metadata and container
+  // (untouched members diff to nothing), without copying or walking the rest of the pod.
+  const json* originalAnnotations = nullptr;
+  if (pod.metadata) {
+    auto it = pod.metadata->find("annotations");
+    if (it != pod.metadata->end() && !it->is_null()) originalAnnotations = &*it;
+  }
+  json changed = json::object();  // the annotations set, with their new values
   if (auto config = pod.annotation(kProxyConfigAnnotation)) {
     if (auto parsed = parseProxyConfig(*config)) {
       json& meta = (*parsed)["proxyMetadata"];
@@ -98,7 +104,7 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
                           (current.is_boolean() && current.get<bool>());
         if (!alreadySet) {
           meta[kHybridFlag] = "true";
-          annotations[kProxyConfigAnnotation] = parsed->dump();
+          changed[kProxyConfigAnnotation] = parsed->dump();
         }
       }
     } else {
@@ -109,49 +115,65 @@ json mutationPatch(const WorkloadView& view, const Policy& policy, const State& 
                " could not be merged into it; fix the annotation"});
     }
   } else {
-    annotations[kProxyConfigAnnotation] = json{{"proxyMetadata", {{kHybridFlag, "true"}}}}.dump();
+    changed[kProxyConfigAnnotation] = json{{"proxyMetadata", {{kHybridFlag, "true"}}}}.dump();
   }
-  annotations[kGrantAnnotation] = sidecar->name;
-  if (!pod.metadata || !pod.metadata->contains("annotations") ||
-      (*pod.metadata)["annotations"].is_null()) {
+  changed[kGrantAnnotation] = sidecar->name;
+  std::string metadataPointer = pod.location.metadata.jsonPointer();
+  if (!originalAnnotations) {
     // A missing or null annotations map: diff would emit a replace of null; add it whole.
+    json metadata = pod.metadata ? *pod.metadata : json::object();
+    metadata["annotations"] = std::move(changed);
     json original = pod.metadata ? *pod.metadata : json::object();
     if (original.contains("annotations")) original.erase("annotations");
-    patch = json::diff(original, metadata, pod.location.metadata.jsonPointer());
+    patch = json::diff(original, metadata, metadataPointer);
     if (!pod.metadata) {
-      patch = json::array(
-          {{{"op", "add"}, {"path", pod.location.metadata.jsonPointer()}, {"value", metadata}}});
+      patch = json::array({{{"op", "add"}, {"path", metadataPointer}, {"value", metadata}}});
     }
+  } else if (!originalAnnotations->is_object()) {
+    patch = json::diff(*originalAnnotations, changed, metadataPointer + "/annotations");
   } else {
-    patch = json::diff(*pod.metadata, metadata, pod.location.metadata.jsonPointer());
+    json before = json::object();
+    for (const auto& [key, value] : changed.items()) {
+      if (auto it = originalAnnotations->find(key); it != originalAnnotations->end()) {
+        before[key] = *it;
+      }
+    }
+    patch = json::diff(before, changed, metadataPointer + "/annotations");
   }
 
   if (pod.proxy && pod.spec) {
-    const json& original =
+    const json& container =
         (*pod.spec)[pod.proxy->init ? "initContainers" : "containers"][pod.proxy->index];
-    json container = original;
-    json& env = container["env"];
-    if (!env.is_array()) env = json::array();
-    json* entry = nullptr;
-    for (auto& e : env) {
-      if (e.is_object() && e.value("name", "") == kHybridFlag) entry = &e;  // the last one counts
+    auto env = container.find("env");
+    bool hadEnv = env != container.end() && !env->is_null();
+    const json* entry = nullptr;
+    size_t entryIndex = 0;
+    if (hadEnv && env->is_array()) {
+      for (size_t i = 0; i < env->size(); ++i) {
+        const json& e = (*env)[i];
+        if (e.is_object() && e.value("name", "") == kHybridFlag) {  // the last one counts
+          entry = &e;
+          entryIndex = i;
+        }
+      }
     }
     bool alreadySet = entry && (entry->contains("valueFrom") ||
                                 (entry->contains("value") && (*entry)["value"].is_string() &&
                                  parseGoBoolTrue((*entry)["value"].get<std::string>())));
     if (!alreadySet) {
-      if (entry) {
-        (*entry)["value"] = "true";
-      } else {
-        env.push_back({{"name", kHybridFlag}, {"value", "true"}});
-      }
+      std::string envPointer = pod.proxy->path.jsonPointer() + "/env";
+      json added = {{"name", kHybridFlag}, {"value", "true"}};
       json ops;
-      if (!original.contains("env") || original["env"].is_null()) {
-        json base = original;
-        base.erase("env");
-        ops = json::diff(base, container, pod.proxy->path.jsonPointer());
+      if (!hadEnv) {
+        ops = json::array({{{"op", "add"}, {"path", envPointer}, {"value", json::array({added})}}});
+      } else if (!env->is_array()) {
+        ops = json::diff(*env, json::array({added}), envPointer);
+      } else if (entry) {
+        json updated = *entry;
+        updated["value"] = "true";
+        ops = json::diff(*entry, updated, envPointer + "/" + std::to_string(entryIndex));
       } else {
-        ops = json::diff(original, container, pod.proxy->path.jsonPointer());
+        ops = json::diff(json::array(), json::array({added}), envPointer);  // appends: "/-"
       }
       for (auto& op : ops) patch.push_back(std::move(op));
     }

@@ -99,36 +99,47 @@ std::vector<std::string> PodView::mountPaths() const {
 
 namespace {
 
+// A map whose member `name` is absent, null, or a string other than `wanted`: nothing to check
+// or read in it beyond that, so the caller skips it without building the paths of findings.
+bool namedOtherThan(const json& item, const char* wanted) {
+  if (!item.is_object()) return false;
+  auto name = item.find("name");
+  if (name == item.end() || name->is_null()) return true;
+  return name->is_string() && name->get_ref<const std::string&>() != wanted;
+}
+
 // Reads containers or initContainers: shapes, the istio-proxy container and its flag entry.
 void readContainers(ShapeChecker& check, PodView& pod, const char* field, bool init) {
   Path listPath = pod.location.spec / field;
-  const json* list = check.array(*pod.spec, field, listPath);
+  const json* list = check.array(*pod.spec, field, pod.location.spec);
   if (!list) return;
   for (size_t i = 0; i < list->size(); ++i) {
     const json& container = (*list)[i];
+    if (namedOtherThan(container, kProxyContainer)) continue;
     Path cPath = listPath[i];
     if (!container.is_object()) {
       check.invalid(cPath, "a container must be a map, not " + jsonTypeName(container));
       continue;
     }
-    const json* name = check.string(container, "name", cPath / "name");
+    const json* name = check.string(container, "name", cPath);
     if (!name || name->get_ref<const std::string&>() != kProxyContainer) continue;
     if (!pod.proxy) pod.proxy = ProxyContainerRef{init, i, cPath};
-    const json* env = check.array(container, "env", cPath / "env");
+    const json* env = check.array(container, "env", cPath);
     if (!env) continue;
     std::optional<Path> flag;
     bool flagSet = false;
     for (size_t j = 0; j < env->size(); ++j) {
       const json& entry = (*env)[j];
+      if (namedOtherThan(entry, kHybridFlag)) continue;
       Path ePath = (cPath / "env")[j];
       if (!entry.is_object()) {
         check.invalid(ePath, "an env entry must be a map, not " + jsonTypeName(entry));
         continue;
       }
-      const json* entryName = check.string(entry, "name", ePath / "name");
+      const json* entryName = check.string(entry, "name", ePath);
       if (!entryName || entryName->get_ref<const std::string&>() != kHybridFlag) continue;
-      const json* value = check.string(entry, "value", ePath / "value");
-      const json* valueFrom = check.object(entry, "valueFrom", ePath / "valueFrom");
+      const json* value = check.string(entry, "value", ePath);
+      const json* valueFrom = check.object(entry, "valueFrom", ePath);
       // The last entry of a name is the one the container gets.
       flagSet = valueFrom != nullptr || (value && parseGoBoolTrue(value->get<std::string>()));
       flag = ePath;
@@ -161,32 +172,31 @@ WorkloadRead readWorkload(const json& object, const PodLocation& location, std::
     read.invalid = std::move(check.findings);
     return read;
   }
-  const json* metadata = check.object(object, "metadata", root / "metadata");
+  const json* metadata = check.object(object, "metadata", root);
   if (!metadata && check.ok()) {  // absent or null; a wrong type was reported above
     check.invalid(root / "metadata", "is missing; a " + view.kind + " needs metadata");
   }
   if (metadata) {
-    const json* name = check.string(*metadata, "name", root / "metadata" / "name");
-    const json* generateName =
-        check.string(*metadata, "generateName", root / "metadata" / "generateName");
+    Path metadataPath = root / "metadata";
+    const json* name = check.string(*metadata, "name", metadataPath);
+    const json* generateName = check.string(*metadata, "generateName", metadataPath);
     if (name && !name->get_ref<const std::string&>().empty()) {
       view.displayName = name->get<std::string>();
     } else if (generateName) {
       view.displayName = generateName->get<std::string>() + "*";
     }
-    if (const json* ns = check.string(*metadata, "namespace", root / "metadata" / "namespace")) {
+    if (const json* ns = check.string(*metadata, "namespace", metadataPath)) {
       view.namespace_ = ns->get<std::string>();
     }
-    if (const json* owners =
-            check.array(*metadata, "ownerReferences", root / "metadata" / "ownerReferences")) {
+    if (const json* owners = check.array(*metadata, "ownerReferences", metadataPath)) {
       for (size_t i = 0; i < owners->size(); ++i) {
         const json& owner = (*owners)[i];
-        Path oPath = (root / "metadata" / "ownerReferences")[i];
+        Path oPath = (metadataPath / "ownerReferences")[i];
         if (!owner.is_object()) {
           check.invalid(oPath, "an owner reference must be a map, not " + jsonTypeName(owner));
           continue;
         }
-        if (const json* controller = check.boolean(owner, "controller", oPath / "controller")) {
+        if (const json* controller = check.boolean(owner, "controller", oPath)) {
           view.controllerOwned = view.controllerOwned || controller->get<bool>();
         }
       }
@@ -200,26 +210,25 @@ WorkloadRead readWorkload(const json& object, const PodLocation& location, std::
   const json* podParent = &object;
   Path walked;
   for (const auto& step : location.parent) {
-    walked = walked / step;
     podParent = check.object(*podParent, step.c_str(), walked);
+    walked = walked / step;
     if (!podParent) {
       if (check.ok()) check.invalid(walked, "is missing; a " + view.kind + " needs a pod template");
       read.invalid = std::move(check.findings);
       return read;
     }
   }
-  pod.metadata = check.object(*podParent, "metadata", location.metadata);
-  pod.spec = check.object(*podParent, "spec", location.spec);
+  // `walked` is now where the pod's metadata and spec sit (location.metadata and .spec's parent).
+  pod.metadata = check.object(*podParent, "metadata", walked);
+  pod.spec = check.object(*podParent, "spec", walked);
   if (pod.metadata) {
-    if (const json* labels =
-            check.stringMap(*pod.metadata, "labels", location.metadata / "labels")) {
+    if (const json* labels = check.stringMap(*pod.metadata, "labels", location.metadata)) {
       for (const auto& [k, v] : labels->items()) pod.labels.emplace(k, v.get<std::string>());
     }
-    pod.annotations =
-        check.stringMap(*pod.metadata, "annotations", location.metadata / "annotations");
+    pod.annotations = check.stringMap(*pod.metadata, "annotations", location.metadata);
   }
   if (pod.spec) {
-    if (const json* host = check.boolean(*pod.spec, "hostNetwork", location.spec / "hostNetwork")) {
+    if (const json* host = check.boolean(*pod.spec, "hostNetwork", location.spec)) {
       pod.hostNetwork = host->get<bool>();
     }
     readContainers(check, pod, "containers", false);

@@ -21,6 +21,12 @@ const json* optionalMember(const json& parent, const char* key) {
 
 }  // namespace
 
+DecodedReview::~DecodedReview() {
+  request.object = nullptr;
+  request.oldObject = nullptr;
+  policy::releaseDocument(review);
+}
+
 bool isAdmissionReview(const json& value) {
   if (!value.is_object()) return false;
   auto kind = value.find("kind");
@@ -155,6 +161,116 @@ json encodeResponse(const DecodedReview& review, const policy::Decision& decisio
     response["patch"] = base64Encode(decision.patch.dump());
   }
   return {{"apiVersion", review.apiVersion}, {"kind", "AdmissionReview"}, {"response", response}};
+}
+
+namespace {
+
+// Whether `s` is well-formed UTF-8, the only text nlohmann's dump copies through unchanged.
+bool isUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (length == 0 || i + length > s.size()) return false;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (length == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return false;
+    if (length == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return false;
+    i += length;
+  }
+  return true;
+}
+
+// A JSON string as nlohmann's serializer writes valid UTF-8 with ensure_ascii off.
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+}  // namespace
+
+std::string encodeResponseBody(const DecodedReview& review, const policy::Decision& decision,
+                               bool includePatch) {
+  std::string message = decision.allowed ? std::string() : decision.denialMessage();
+  std::vector<std::string> warnings = decision.admissionWarnings();
+  bool utf8 = isUtf8(review.apiVersion) && isUtf8(review.request.uid) && isUtf8(message);
+  for (const auto& w : warnings) utf8 = utf8 && isUtf8(w);
+  if (!utf8) {
+    // nlohmann replaces malformed sequences; rare enough to let it.
+    return encodeResponse(review, decision, includePatch)
+        .dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  // Members in the order nlohmann's sorted objects write them.
+  std::string out;
+  out.reserve(160 + message.size() + review.request.uid.size());
+  out += "{\"apiVersion\":";
+  appendJsonString(out, review.apiVersion);
+  out += ",\"kind\":\"AdmissionReview\",\"response\":{\"allowed\":";
+  out += decision.allowed ? "true" : "false";
+  if (includePatch && decision.allowed && !decision.patch.empty()) {
+    out += ",\"patch\":\"";
+    out += base64Encode(decision.patch.dump());
+    out += "\",\"patchType\":\"JSONPatch\"";
+  }
+  if (!decision.allowed) {
+    out += ",\"status\":{\"code\":403,\"message\":";
+    appendJsonString(out, message);
+    out += ",\"reason\":\"Forbidden\"}";
+  }
+  out += ",\"uid\":";
+  appendJsonString(out, review.request.uid);
+  if (!warnings.empty()) {
+    out += ",\"warnings\":[";
+    for (size_t i = 0; i < warnings.size(); ++i) {
+      if (i > 0) out += ',';
+      appendJsonString(out, warnings[i]);
+    }
+    out += ']';
+  }
+  out += "}}";
+  return out;
 }
 
 std::string base64Encode(std::string_view data) {

@@ -19,6 +19,7 @@ struct DecodedReview {
   policy::AdmissionRequest request;
 
   DecodedReview() = default;
+  ~DecodedReview();
   DecodedReview(const DecodedReview&) = delete;
   DecodedReview& operator=(const DecodedReview&) = delete;
   DecodedReview(DecodedReview&&) = delete;
@@ -40,6 +41,11 @@ bool isAdmissionReview(const nlohmann::json& value);
 // violation when denied, warnings, and a base64 JSONPatch only when there is one.
 nlohmann::json encodeResponse(const DecodedReview& review, const policy::Decision& decision,
                               bool includePatch);
+
+// The same response, as the bytes `encodeResponse(...).dump(-1, ' ', false, replace)` gives,
+// written straight into one string: no JSON tree is built for the answer of every request.
+std::string encodeResponseBody(const DecodedReview& review, const policy::Decision& decision,
+                               bool includePatch);
 
 std::string base64Encode(std::string_view data);
 

@@ -80,8 +80,7 @@ HttpResponse AdmissionService::handle(Endpoint endpoint, std::string_view body) 
   for (const auto& w : decision.warnings) record.rules.push_back(w.rule);
   metrics_.countRequest(endpointLabel, kindLabel(request.kind.kind),
                         operationLabel(request.operation), record.decision);
-  json response = encodeResponse(*review, decision, endpoint == Endpoint::Mutate);
-  return finish({200, response.dump(-1, ' ', false, json::error_handler_t::replace)});
+  return finish({200, encodeResponseBody(*review, decision, endpoint == Endpoint::Mutate)});
 }
 
 std::string formatDecisionLog(const DecisionRecord& r) {

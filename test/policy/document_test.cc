@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "policy/document.h"
+#include "test/support/test_support.h"
 
 using hybrid_guard::policy::parseDocuments;
 using hybrid_guard::policy::ParseLimits;
@@ -151,4 +152,136 @@ TEST_CASE("input that is not UTF-8 text is refused with its line", "[document][b
   auto utf8 = parseDocuments("name: caf\xC3\xA9 \xF0\x9F\x94\x92\tok\r\n");
   REQUIRE(utf8.ok());
   CHECK(utf8->front().value["name"] == "caf\xC3\xA9 \xF0\x9F\x94\x92\tok");
+}
+
+namespace {
+
+// Equal values of equal types: 1 (unsigned) and 1 (signed) or 1.0 differ here.
+bool sameDocument(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !sameDocument(ia.value(), ib.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!sameDocument(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+// The fast single-pass JSON reader (no line index wanted) against the line-tracking reader over
+// nlohmann's parser: the same document, or the same error.
+void checkSameAsLineTrackingReader(const std::string& text, ParseLimits limits = {}) {
+  INFO(text.substr(0, 200));
+  limits.lineDepth = -1;
+  auto fast = parseDocuments(text, limits);
+  limits.lineDepth = 0;
+  auto full = parseDocuments(text, limits);
+  REQUIRE(fast.ok() == full.ok());
+  if (!fast.ok()) {
+    CHECK(fast.error().message == full.error().message);
+    CHECK(fast.error().line == full.error().line);
+    return;
+  }
+  REQUIRE(fast->size() == 1);
+  REQUIRE(full->size() == 1);
+  CHECK(sameDocument(fast->front().value, full->front().value));
+}
+
+}  // namespace
+
+TEST_CASE("JSON read without a line index is the document the line-tracking reader reads",
+          "[document][bad-input]") {
+  SECTION("values") {
+    for (const char* text : {
+             R"({})",
+             R"([])",
+             R"( {"a": {}, "b": [], "c": [[]], "d": [{}]} )",
+             "{\n  \"a\": 1,\n\t\"b\": [true, false, null]\r\n}\n",
+             R"({"n": [0, -0, 1, -1, 1.5, -2.5e3, 1E2, 1e-2, 0.1, 123456789, 1.0e+2]})",
+             R"({"n": [18446744073709551615, 9223372036854775807, -9223372036854775808]})",
+             R"({"n": [18446744073709551616, -9223372036854775809, 1e308, 2.5E-308, 1e-400]})",
+             R"({"s": ["", "plain text that is longer than one word", "caf\u00e9"]})",
+             R"({"s": ["\"q\" \\ \/ \b \f \n \r \t", "\u0000", "\ud83d\ude00", "\u20AC"]})",
+             "{\"s\": \"caf\xC3\xA9 \xF0\x9F\x94\x92 \xE2\x82\xAC\"}",
+             R"({"z": 1, "a": 2, "m": {"y": [1, {"b": null}], "x": "k"}})",
+             "[1, 2, 3]",
+         }) {
+      checkSameAsLineTrackingReader(text);
+    }
+  }
+  SECTION("errors") {
+    for (const char* text : {
+             "{",
+             "[",
+             "{\"a\"",
+             "{\"a\":",
+             "{\"a\": 1",
+             "{\"a\": 1,}",
+             "[1,]",
+             "[1 2]",
+             "{\"a\" 1}",
+             "{1: 2}",
+             "{\"a\": 1} x",
+             "{\"a\": 1}}",
+             "{\"a\": tru}",
+             "{\"a\": nul}",
+             "{\"a\": 01}",
+             "{\"a\": 1.}",
+             "{\"a\": .5}",
+             "{\"a\": -}",
+             "{\"a\": 1e}",
+             "{\"a\": +1}",
+             "{\"a\": 1e400}",
+             "{\"a\": -1e400}",
+             "{\"a\": \"x}",
+             "{\"a\": \"\\x\"}",
+             "{\"a\": \"\\u12\"}",
+             "{\"a\": \"\\ud800\"}",
+             "{\"a\": \"\\udc00\"}",
+             "{\"a\": \"\\ud800\\u0041\"}",
+             "{\"a\": \"tab\there\"}",
+             "{\"a\": \"new\nline\"}",
+             "{\"a\": \"\x7f\"}",
+             "{\"a\": \"\x01\"}",
+             "{\"a\": \"\xE9\"}",
+             "{\"a\": \"\xC0\x80\"}",
+             "{\"a\": \"\xED\xA0\x80\"}",
+             "{\"a\": \"\xF4\x90\x80\x80\"}",
+             "{\"a\": 1, \"a\": 2}",
+             "{\"a\": {\"b\": 1, \"c\": [], \"b\": 2}}",
+             "{\"a\": 'x'}",
+             "{\"a\": NaN}",
+         }) {
+      checkSameAsLineTrackingReader(text);
+    }
+    checkSameAsLineTrackingReader(std::string("{\"a\": \"x\0y\"}", 12));
+    checkSameAsLineTrackingReader(std::string("{\"a\": 1}\0", 9));
+  }
+  SECTION("limits") {
+    ParseLimits limits;
+    limits.maxDepth = 3;
+    checkSameAsLineTrackingReader(R"({"a": {"b": 1}})", limits);
+    checkSameAsLineTrackingReader(R"({"a": {"b": {"c": 1}}})", limits);
+    checkSameAsLineTrackingReader(R"([[[[]]]])", limits);
+    limits = {};
+    limits.maxNodes = 4;
+    checkSameAsLineTrackingReader(R"({"a": 1, "b": 2, "c": 3})", limits);
+    checkSameAsLineTrackingReader(R"({"a": 1, "b": 2, "c": 3, "d": 4})", limits);
+    checkSameAsLineTrackingReader(R"([1, [2, 3, [4]]])", limits);
+  }
+  SECTION("AdmissionReviews") {
+    for (const char* file : {"bench/reviews/sidecar-create.json", "bench/reviews/pod-create.json",
+                             "examples/reviews/sidecar-create.json"}) {
+      checkSameAsLineTrackingReader(
+          hybrid_guard::test::readFile(hybrid_guard::test::sourceDir() / file));
+    }
+  }
 }

@@ -1,4 +1,4 @@
--- wrk script: POST the AdmissionReview in $BODY_FILE to /validate over keep-alive.
+-- wrk script: POST the AdmissionReview in $BODY_FILE to $TARGET_PATH (/validate) over keep-alive.
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 local body = f:read("*a")
 f:close()
