@@ -130,8 +130,13 @@ replica_ready() { curl -fsS --max-time 2 "http://${REPLICA_METRICS[$1]}/readyz" 
 start_replicas() {
   start_replica 0 || return 1
   start_replica 1 || return 1
-  wait_for 30 "replica 0 /readyz (cluster state synced)" replica_ready 0 || return 1
-  wait_for 30 "replica 1 /readyz (cluster state synced)" replica_ready 1 || return 1
+  local i
+  for i in 0 1; do
+    wait_for 30 "replica ${i} /readyz (cluster state synced)" replica_ready "${i}" || {
+      say "replica ${i} (${REPLICA_METRICS[$i]}) /readyz says: $(curl -sS --max-time 2 "http://${REPLICA_METRICS[$i]}/readyz" 2>&1)"
+      return 1
+    }
+  done
   restart_proxy || return 1
 }
 
