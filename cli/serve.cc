@@ -1,5 +1,7 @@
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -14,8 +16,11 @@
 #include "webhook/certificate_store.h"
 #include "webhook/file_watcher.h"
 #include "webhook/https_server.h"
+#include "webhook/kube_client.h"
 #include "webhook/pki.h"
+#include "webhook/quota_ledger.h"
 #include "webhook/side_port_server.h"
+#include "webhook/sidecar_informer.h"
 
 namespace hybrid_guard::cli {
 
@@ -105,6 +110,11 @@ std::optional<std::string> generateLocalCertificates(const HostPort& listen,
   return std::nullopt;
 }
 
+std::string envOr(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
 int usageError(const std::string& message) {
   std::cerr << "hybrid-guard serve: " << message << "\n";
   return kExitUsage;
@@ -134,10 +144,22 @@ int runServe(const std::vector<std::string>& args) {
   if (auto error = flags.parse(args)) return usageError(*error);
   if (!flags.positional().empty())
     return usageError("unexpected argument " + flags.positional()[0]);
-  if (flags.has("kubeconfig") || flags.has("in-cluster") || flags.has("ledger-grace")) {
+  bool clusterMode = flags.has("kubeconfig") || flags.has("in-cluster");
+  if (flags.has("kubeconfig") && flags.has("in-cluster")) {
+    return usageError("--kubeconfig and --in-cluster exclude each other");
+  }
+  if (!clusterMode && flags.has("ledger-grace")) {
+    return usageError("--ledger-grace needs cluster mode (--kubeconfig or --in-cluster)");
+  }
+  if (clusterMode && flags.has("state")) {
     return usageError(
-        "cluster mode (--kubeconfig, --in-cluster, --ledger-grace) is not available in this "
-        "build; run without them to keep state from the admission stream");
+        "--state seeds the local state; in cluster mode the state comes from the API server");
+  }
+  std::chrono::milliseconds ledgerGrace(30000);
+  if (auto v = flags.value("ledger-grace")) {
+    auto n = parsePositive(*v);
+    if (!n || *n > 86400) return usageError("--ledger-grace must be 1 to 86400 seconds");
+    ledgerGrace = std::chrono::seconds(*n);
   }
   spdlog::level::level_enum level = spdlog::level::info;
   if (auto l = flags.value("log-level"); l && !parseLogLevel(*l, level)) {
@@ -176,6 +198,9 @@ int runServe(const std::vector<std::string>& args) {
     if (!n) return usageError("--max-connections must be a positive number");
     options.maxConnections = static_cast<size_t>(*n);
   }
+  // In cluster mode a Sidecar needing a quota slot waits on ledger round trips to the API server
+  // (up to 2 s): decisions then run on a pool, so that the event loops never wait on one.
+  if (clusterMode) options.handlerThreads = 16;
   std::chrono::milliseconds reloadInterval(1000);
   if (auto v = flags.value("reload-interval-ms")) {
     auto n = parsePositive(*v);
@@ -207,6 +232,25 @@ int runServe(const std::vector<std::string>& args) {
   seedState(*stateInputs, "default", seeded);
   webhook::StateStore state(std::move(seeded));
   webhook::ServerMetrics metrics(*initial);
+
+  // Cluster mode (DESIGN §8): the state follows a watch of the API server, quotas go through the
+  // ledger ConfigMap(s) shared by every replica.
+  std::unique_ptr<webhook::KubeClient> kube;
+  std::unique_ptr<webhook::ClusterMetrics> clusterMetrics;
+  std::unique_ptr<webhook::SidecarInformer> informer;
+  std::unique_ptr<webhook::QuotaLedger> ledger;
+  if (clusterMode) {
+    webhook::Result<webhook::KubeConfig> config =
+        flags.has("kubeconfig")
+            ? webhook::loadKubeconfig(*flags.value("kubeconfig"), "hybrid-guard")
+            : webhook::inClusterConfig(envOr("KUBERNETES_SERVICE_HOST"),
+                                       envOr("KUBERNETES_SERVICE_PORT"),
+                                       "/var/run/secrets/kubernetes.io/serviceaccount");
+    if (!config) return usageError(config.error());
+    auto client = webhook::KubeClient::create(std::move(config).value());
+    if (!client) return usageError(client.error());
+    kube = std::move(client).value();
+  }
   for (const auto& [ns, count] : state.countsByNamespace()) {
     metrics.setHybridWorkloads(ns, static_cast<double>(count));
   }
@@ -260,17 +304,70 @@ int runServe(const std::vector<std::string>& args) {
   webhook::SidePortServer sidePort({[&]() -> std::optional<std::string> {
                                       if (!certificates->current()) return "certificate not loaded";
                                       if (!policyHolder.get()) return "policy not loaded";
+                                      if (informer && !informer->synced()) {
+                                        return "cluster state not synced (Sidecars not listed yet)";
+                                      }
                                       return std::nullopt;
                                     },
                                     [&metrics] { return metrics.render(); }});
 
+  auto stopCluster = [&] {  // the ledger first: it asks the informer what is stored
+    if (ledger) ledger->stop();
+    if (informer) informer->stop();
+  };
+  if (kube) {
+    clusterMetrics = std::make_unique<webhook::ClusterMetrics>(metrics.registry());
+    webhook::EventLog eventLog = [&log](spdlog::level::level_enum at, const std::string& msg,
+                                        const json& fields) {
+      if (at >= spdlog::level::err) {
+        log.error(msg, fields);
+      } else if (at == spdlog::level::warn) {
+        log.warn(msg, fields);
+      } else if (log.enabled(at)) {
+        log.info(msg, fields);
+      }
+    };
+    webhook::LedgerOptions ledgerOptions;
+    ledgerOptions.namespace_ = kube->config().namespace_;
+    ledgerOptions.grace = ledgerGrace;
+    ledgerOptions.reconcileInterval = std::clamp(ledgerGrace / 3, std::chrono::milliseconds(200),
+                                                 std::chrono::milliseconds(5000));
+    ledger = std::make_unique<webhook::QuotaLedger>(
+        *kube,
+        [&informer]() -> std::optional<std::map<webhook::ObjectKey, std::string>> {
+          if (!informer || !informer->synced()) return std::nullopt;
+          return informer->storedHybrid();
+        },
+        *clusterMetrics, eventLog, ledgerOptions);
+    webhook::SidecarInformer::Observer observer;
+    observer.onGone = [&ledger](const webhook::ObjectKey& key, const std::string& uid,
+                                std::chrono::system_clock::time_point when) {
+      ledger->noteGone(key, uid, when);
+    };
+    informer = std::make_unique<webhook::SidecarInformer>(
+        *kube, state, *clusterMetrics, eventLog, webhook::SidecarInformer::Options{},
+        std::move(observer), [&metrics](const std::string& ns, size_t count) {
+          metrics.setHybridWorkloads(ns, static_cast<double>(count));
+        });
+    state.enableClusterMode(ledger.get());
+    log.info("cluster mode",
+             {{"api_server", kube->config().host + ":" + std::to_string(kube->config().port)},
+              {"credentials", kube->config().source},
+              {"ledger", ledgerOptions.namespace_ + "/" + ledgerOptions.name},
+              {"ledger_grace_s", ledgerGrace.count() / 1000}});
+    informer->start();
+    ledger->start();
+  }
+
   if (auto s = server.start(listen->host, listen->port); !s) {
+    stopCluster();
     std::cerr << "hybrid-guard serve: cannot listen on " << listen->host << ":" << listen->port
               << ": " << s.error() << "\n";
     return kExitUsage;
   }
   if (auto s = sidePort.start(metricsListen->host, metricsListen->port); !s) {
     server.stop();
+    stopCluster();
     std::cerr << "hybrid-guard serve: cannot listen on " << metricsListen->host << ":"
               << metricsListen->port << ": " << s.error() << "\n";
     return kExitUsage;
@@ -342,6 +439,7 @@ int runServe(const std::vector<std::string>& args) {
   if (policyWatcher) policyWatcher->stop();
   if (certWatcher) certWatcher->stop();
   server.stop();
+  stopCluster();
   sidePort.stop();
   log.info("stopped");
   return kExitOk;

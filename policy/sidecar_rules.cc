@@ -255,16 +255,22 @@ bool selectorsCanOverlap(const Labels& a, const Labels& b) {
   return true;
 }
 
-std::string namesOf(const std::map<std::string, HybridSidecar, std::less<>>* sidecars) {
+// The holders of a namespace's slots: stored ones, then reserved ones (cluster mode) marked so.
+std::string namesOf(const State& state, std::string_view ns) {
+  std::vector<std::string> names;
+  if (const auto* sidecars = state.inNamespace(ns)) {
+    for (const auto& [name, s] : *sidecars) names.push_back(name);
+  }
+  if (const auto* reserved = state.reservedIn(ns)) {
+    for (const auto& name : *reserved) names.push_back(name + " (reserved)");
+  }
   std::string out;
-  if (!sidecars) return out;
-  size_t shown = 0;
-  for (const auto& [name, s] : *sidecars) {
-    if (shown++ == 5) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i == 5) {
       out += ", …";
       break;
     }
-    out += (out.empty() ? "" : ", ") + name;
+    out += (out.empty() ? "" : ", ") + names[i];
   }
   return out;
 }
@@ -305,7 +311,7 @@ void checkSidecarRules(const SidecarView& sidecar, const AdmissionRequest& reque
   }
   for (const auto& listener : sidecar.tlsListeners) check.listener(listener);
 
-  if (placeOk && !state.find(sidecar.namespace_, sidecar.name)) {
+  if (placeOk && !state.counts(sidecar.namespace_, sidecar.name)) {
     size_t inNamespace = state.namespaceCount(sidecar.namespace_);
     if (*quota == 0) {
       check.violation(rules::kNamespaceQuotaExceeded, nsPath,
@@ -313,7 +319,7 @@ void checkSidecarRules(const SidecarView& sidecar, const AdmissionRequest& reque
                           " allows no hybrid workloads (maxWorkloads: 0); raise maxWorkloads for "
                           "the namespace in the policy");
     } else if (inNamespace + 1 > static_cast<size_t>(*quota)) {
-      std::string holders = namesOf(state.inNamespace(sidecar.namespace_));
+      std::string holders = namesOf(state, sidecar.namespace_);
       check.violation(rules::kNamespaceQuotaExceeded, nsPath,
                       "namespace " + inQuotes(sidecar.namespace_) + " already has " +
                           std::to_string(inNamespace) + " of its " + std::to_string(*quota) +

@@ -18,9 +18,27 @@ const HybridSidecar* State::find(std::string_view ns, std::string_view name) con
   return it == bucket->second.end() ? nullptr : &it->second;
 }
 
+bool State::counts(std::string_view ns, std::string_view name) const {
+  if (find(ns, name)) return true;
+  const auto* reserved = reservedIn(ns);
+  return reserved && reserved->count(name) > 0;
+}
+
 size_t State::namespaceCount(std::string_view ns) const {
   auto bucket = byNamespace_.find(std::string(ns));
-  return bucket == byNamespace_.end() ? 0 : bucket->second.size();
+  const auto* reserved = reservedIn(ns);
+  return (bucket == byNamespace_.end() ? 0 : bucket->second.size()) +
+         (reserved ? reserved->size() : 0);
+}
+
+void State::reserve(const std::string& ns, const std::string& name) {
+  if (find(ns, name)) return;
+  if (reserved_[ns].insert(name).second) ++reservedTotal_;
+}
+
+const std::set<std::string, std::less<>>* State::reservedIn(std::string_view ns) const {
+  auto it = reserved_.find(std::string(ns));
+  return it == reserved_.end() ? nullptr : &it->second;
 }
 
 const std::map<std::string, HybridSidecar, std::less<>>* State::inNamespace(
@@ -44,6 +62,10 @@ const HybridSidecar* State::selecting(std::string_view ns, const Labels& podLabe
 }
 
 void State::upsert(HybridSidecar sidecar) {
+  if (auto reserved = reserved_.find(sidecar.namespace_); reserved != reserved_.end()) {
+    if (reserved->second.erase(sidecar.name) > 0) --reservedTotal_;
+    if (reserved->second.empty()) reserved_.erase(reserved);
+  }
   auto& bucket = byNamespace_[sidecar.namespace_];
   auto it = bucket.find(sidecar.name);
   if (it == bucket.end()) {

@@ -235,3 +235,31 @@ TEST_CASE("State selects as Istio does", "[state]") {
     CHECK(state.total() == 3);
   }
 }
+
+TEST_CASE("reservations count toward quotas but select nothing (DESIGN §8)", "[quota][state]") {
+  auto p = policyFrom(kPolicy);
+  policy::State state;
+  admitInto(state, *p, sidecar("payments", "a", "a"));
+  state.reserve("payments", "b");
+  state.reserve("payments", "b");  // one slot, however often reserved
+  state.reserve("payments", "a");  // stored already: no second slot
+  CHECK(state.namespaceCount("payments") == 2);
+  CHECK(state.total() == 2);
+  CHECK(state.counts("payments", "b"));
+  CHECK_FALSE(state.find("payments", "b"));
+  CHECK(state.selecting("payments", {{"app", "b"}}) == nullptr);
+
+  auto d = admitInto(state, *p, sidecar("payments", "c", "c"));
+  REQUIRE(ruleIds(d.violations) == Ids{"namespace-quota-exceeded"});
+  CHECK(d.violations[0].message ==
+        "namespace \"payments\" already has 2 of its 2 hybrid workloads (a, b (reserved)); remove "
+        "tls from one of them or raise maxWorkloads for the namespace");
+  // The reserved object itself arriving (a retried CREATE) holds its slot already.
+  CHECK(admitInto(state, *p, sidecar("payments", "b", "b")).allowed);
+  CHECK(state.namespaceCount("payments") == 2);  // the upsert took the reservation over
+  CHECK(state.reservedIn("payments") == nullptr);
+
+  state.reserve("shop", "x");
+  CHECK(ruleIds(admitInto(state, *p, sidecar("edge-eu", "a", "a")).violations) ==
+        Ids{"cluster-quota-exceeded"});
+}

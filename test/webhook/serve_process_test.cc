@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -374,4 +375,63 @@ TEST_CASE("serve under a connection flood: cap, deadlines, threads and memory", 
   }
   serve.signal(SIGTERM);
   CHECK(serve.wait() == 0);
+TEST_CASE("serve cluster-mode flags: clear errors, exit 2", "[serve][cluster]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  auto dir = std::filesystem::temp_directory_path() /
+             ("hg-serve-kubeconfig-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  std::string execUser = write("exec.yaml", R"(apiVersion: v1
+kind: Config
+current-context: c
+contexts: [{name: c, context: {cluster: k, user: u}}]
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: "AA=="}}]
+users: [{name: u, user: {exec: {command: aws}}}]
+)");
+  std::string insecure = write("insecure.yaml", R"(apiVersion: v1
+kind: Config
+current-context: c
+contexts: [{name: c, context: {cluster: k, user: u}}]
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: abc}}]
+)");
+  std::string plainHttp = write("http.yaml", R"(apiVersion: v1
+kind: Config
+current-context: c
+contexts: [{name: c, context: {cluster: k, user: u}}]
+clusters: [{name: k, cluster: {server: "http://127.0.0.1:8080"}}]
+users: [{name: u, user: {token: abc}}]
+)");
+  std::string badCa = write("bad-ca.yaml", R"(apiVersion: v1
+kind: Config
+current-context: c
+contexts: [{name: c, context: {cluster: k, user: u}}]
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: "bm90IGEgY2VydA=="}}]
+users: [{name: u, user: {token: abc}}]
+)");
+  for (const auto& c : std::vector<Case>{
+           {{"--kubeconfig", "/nonexistent/kc"}, "cannot read kubeconfig /nonexistent/kc"},
+           {{"--kubeconfig", execUser}, "exec and auth-provider plugins are not supported"},
+           {{"--kubeconfig", insecure}, "insecure-skip-tls-verify is refused"},
+           {{"--kubeconfig", plainHttp}, "is not an https:// URL"},
+           {{"--kubeconfig", badCa}, "certificate-authority-data"},
+           {{"--kubeconfig", badCa, "--in-cluster"}, "--kubeconfig and --in-cluster exclude"},
+           {{"--ledger-grace", "5"}, "--ledger-grace needs cluster mode"},
+           {{"--kubeconfig", badCa, "--ledger-grace", "0"}, "--ledger-grace must be 1 to 86400"},
+           {{"--kubeconfig", badCa, "--state", "/x.yaml"}, "in cluster mode the state comes"},
+       }) {
+    std::vector<std::string> argv = {test::binaryPath().string(), "serve"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto result = test::runCommand(argv);
+    INFO(c.message);
+    CHECK(result.exitCode == 2);
+    CHECK_THAT(result.err, Catch::Contains(c.message));
+  }
+  std::filesystem::remove_all(dir);
 }
