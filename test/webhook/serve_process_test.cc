@@ -375,6 +375,8 @@ TEST_CASE("serve under a connection flood: cap, deadlines, threads and memory", 
   }
   serve.signal(SIGTERM);
   CHECK(serve.wait() == 0);
+}
+
 TEST_CASE("serve cluster-mode flags: clear errors, exit 2", "[serve][cluster]") {
   struct Case {
     std::vector<std::string> args;
