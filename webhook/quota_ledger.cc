@@ -310,7 +310,9 @@ Status QuotaLedger::reconcileOnce() {
     std::vector<Change> changes;
     bool rewrite = !ledger.malformed.empty();
     for (auto it = ledger.entries.begin(); it != ledger.entries.end();) {
-      const auto& [key, entry] = *it;
+      // Not a structured binding: clang 14 (the sanitizer build) cannot capture one in a lambda.
+      const auto& key = it->first;
+      const auto& entry = it->second;
       if (auto s = stored->find(key); s != stored->end()) {
         std::string storedUid = shortUid(s->second);
         if (!storedUid.empty() && storedUid != entry.uid) {
