@@ -31,13 +31,7 @@ E2E_NAME=cluster
 # shellcheck source=test/e2e/lib.sh
 source "${E2E_DIR}/lib.sh"
 
-if [[ "${HG_SKIP_E2E:-}" == 1 ]]; then say "SKIP: HG_SKIP_E2E=1"; exit 77; fi
-BINARY="${1:-${HG_BINARY:-${REPO_ROOT}/build/cli/hybrid-guard}}"
-[[ -x "${BINARY}" ]] || { say "no hybrid-guard binary at ${BINARY}"; exit 1; }
-BINARY="$(cd "$(dirname "${BINARY}")" && pwd -P)/$(basename "${BINARY}")"
-SHARED_DIR="${HG_SHARED_DIR:-${REPO_ROOT}/../shared}"
-ISTIO_DIR="${SHARED_DIR}/istio"
-[[ -f "${ISTIO_DIR}/crd-sidecars.networking.istio.io.yaml" ]] || { say "no Istio CRDs in ${ISTIO_DIR}"; exit 1; }
+resolve_inputs "${1:-}"
 command -v python3 >/dev/null || { say "python3 (for the round-robin proxy) is not installed"; exit 1; }
 RUNS="${CLUSTER_RUNS:-3}"
 GRACE=3

@@ -12,6 +12,19 @@ say() { printf '[%s] %s\n' "${E2E_NAME:-e2e}" "$*" >&2; }
 # fail MESSAGE: fails the current scenario (the scenario function returns 1 through `|| return`).
 fail() { say "  FAIL: $*"; return 1; }
 
+# Shared by e2e.sh and cluster.sh: skip on HG_SKIP_E2E=1, then set BINARY (argument 1, HG_BINARY,
+# or build/cli/hybrid-guard; made absolute), SHARED_DIR and ISTIO_DIR, or exit 1 naming what is
+# missing. Needs REPO_ROOT.
+resolve_inputs() {
+  if [[ "${HG_SKIP_E2E:-}" == 1 ]]; then say "SKIP: HG_SKIP_E2E=1"; exit 77; fi
+  BINARY="${1:-${HG_BINARY:-${REPO_ROOT}/build/cli/hybrid-guard}}"
+  [[ -x "${BINARY}" ]] || { say "no hybrid-guard binary at ${BINARY}"; exit 1; }
+  BINARY="$(cd "$(dirname "${BINARY}")" && pwd -P)/$(basename "${BINARY}")"
+  SHARED_DIR="${HG_SHARED_DIR:-${REPO_ROOT}/../shared}"
+  ISTIO_DIR="${SHARED_DIR}/istio"
+  [[ -f "${ISTIO_DIR}/crd-sidecars.networking.istio.io.yaml" ]] || { say "no Istio CRDs in ${ISTIO_DIR}"; exit 1; }
+}
+
 # run CMD...: runs CMD, keeps its combined output in E2E_LAST_OUTPUT and its status in E2E_LAST_RC.
 run() {
   E2E_LAST_RC=0
