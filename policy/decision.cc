@@ -127,6 +127,46 @@ void decideWorkload(const AdmissionRequest& request, const PodLocation& location
 
 }  // namespace
 
+KeepSchema objectReads() {
+  using Members = std::vector<std::pair<std::string, KeepSchema>>;
+  auto all = KeepSchema::all;
+  // readWorkload: identity and the controller flag of owner references; readSidecar: name and
+  // namespace; the pod template's labels and annotations (selection, opt-outs, ProxyConfig).
+  KeepSchema metadata = KeepSchema::object(Members{
+      {"name", all()},
+      {"generateName", all()},
+      {"namespace", all()},
+      {"ownerReferences", KeepSchema::array(KeepSchema::object(Members{{"controller", all()}}))},
+      {"labels", all()},
+      {"annotations", all()},
+  });
+  // readContainers and the mutation: the name, the flag's env entry (of valueFrom only whether it
+  // is a map), the proxy's mounts.
+  KeepSchema container = KeepSchema::object(Members{
+      {"name", all()},
+      {"env", KeepSchema::array(KeepSchema::object(Members{
+                  {"name", all()}, {"value", all()}, {"valueFrom", KeepSchema::object({})}}))},
+      {"volumeMounts", all()},
+  });
+  Members podSpec{
+      {"hostNetwork", all()},
+      {"containers", KeepSchema::array(container)},
+      {"initContainers", KeepSchema::array(container)},
+  };
+  KeepSchema podTemplate =
+      KeepSchema::object(Members{{"metadata", metadata}, {"spec", KeepSchema::object(podSpec)}});
+  // One spec for every kind: a Sidecar's (workloadSelector, ingress), a Pod's, and the pod
+  // templates of the workload kinds (spec.template, CronJob's spec.jobTemplate.spec.template).
+  Members spec = podSpec;
+  spec.emplace_back("workloadSelector", all());
+  spec.emplace_back("ingress", all());
+  spec.emplace_back("template", podTemplate);
+  spec.emplace_back("jobTemplate",
+                    KeepSchema::object(
+                        Members{{"spec", KeepSchema::object(Members{{"template", podTemplate}})}}));
+  return KeepSchema::object(Members{{"metadata", metadata}, {"spec", KeepSchema::object(spec)}});
+}
+
 Decision decide(const AdmissionRequest& request, const Policy& policy, const State& state,
                 Phase phase) {
   Decision decision;

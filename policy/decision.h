@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policy/admission.h"
+#include "policy/document.h"
 #include "policy/finding.h"
 #include "policy/policy.h"
 #include "policy/state.h"
@@ -38,6 +39,11 @@ struct Decision {
   // allow, deny or warn (admitted with violations or warnings), as metrics and logs name it.
   std::string_view outcome() const;
 };
+
+// The parts of a request's object (and oldObject) that decide() reads, for every kind it decides
+// on (Sidecars and the pod-carrying kinds of podLocationFor). A reader may build only these
+// (parseJsonKeeping): decide() then gives the same decision as for the whole object.
+KeepSchema objectReads();
 
 // The one decision function: the webhook and the CLI call it unchanged. Pure: it reads the
 // request, the policy and the state, and says what to change as data.

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -379,9 +380,10 @@ class FastJsonReader {
   FastJsonReader(std::string_view text, const ParseLimits& limits)
       : p_(text.data()), end_(text.data() + text.size()), limits_(limits) {}
 
-  bool read(json& out) {
+  // `keep` null: the whole document.
+  bool read(json& out, const KeepSchema* keep = nullptr) {
     skipSpace();
-    if (!value(out, 0)) return false;
+    if (!value(out, 0, keep)) return false;
     skipSpace();
     return p_ == end_;
   }
@@ -423,13 +425,18 @@ class FastJsonReader {
     return true;
   }
 
-  bool value(json& out, int depth) {
+  // A schema that does not fit the value (a map named where a list is) keeps the value whole.
+  static const KeepSchema* fitting(const KeepSchema* keep, KeepSchema::Kind kind) {
+    return keep && keep->kind == kind ? keep : nullptr;
+  }
+
+  bool value(json& out, int depth, const KeepSchema* keep = nullptr) {
     if (++nodes_ > limits_.maxNodes || p_ == end_) return false;
     switch (*p_) {
       case '{':
-        return object(out, depth);
+        return object(out, depth, fitting(keep, KeepSchema::Kind::Object));
       case '[':
-        return array(out, depth);
+        return array(out, depth, fitting(keep, KeepSchema::Kind::Array));
       case '"': {
         out = json::string_t();
         return string(out.get_ref<json::string_t&>());
@@ -448,7 +455,9 @@ class FastJsonReader {
     }
   }
 
-  bool object(json& out, int depth) {
+  // `keep`: the members to build (null: all). Those not named are read by skipValue, their keys
+  // kept aside to refuse duplicates as the built ones are.
+  bool object(json& out, int depth, const KeepSchema* keep) {
     if (depth >= limits_.maxDepth) return false;
     ++p_;
     out = json::object();
@@ -459,34 +468,47 @@ class FastJsonReader {
       return true;
     }
     std::string key;
+    size_t skippedFrom = skippedKeys_.size();
     while (true) {
       if (p_ == end_ || *p_ != '"') return false;
+      if (keep) {
+        std::string_view raw;
+        if (!rawKey(raw)) return false;
+        const KeepSchema* child = keep->member(raw);
+        if (!child) {
+          skippedKeys_.push_back(raw);
+          if (!colon()) return false;
+          if (!skipValue(depth + 1)) return false;
+          Next next = afterItem('}');
+          if (next == Next::More) continue;
+          return next == Next::Done && uniqueKeys(skippedFrom);
+        }
+        key.assign(raw);
+        if (!colon()) return false;
+        size_t before = members.size();
+        auto it = members.emplace_hint(members.end(), std::move(key), nullptr);
+        if (members.size() == before) return false;
+        if (!value(it->second, depth + 1, child)) return false;
+        Next next = afterItem('}');
+        if (next == Next::More) continue;
+        return next == Next::Done && uniqueKeys(skippedFrom);
+      }
       key.clear();
       if (!string(key)) return false;
-      skipSpace();
-      if (p_ == end_ || *p_ != ':') return false;
-      ++p_;
-      skipSpace();
+      if (!colon()) return false;
       // Keys often arrive sorted (Go marshals maps so): a hint at the end makes those inserts
       // cheap, and a key already present leaves the size unchanged.
       size_t before = members.size();
       auto it = members.emplace_hint(members.end(), std::move(key), nullptr);
       if (members.size() == before) return false;
       if (!value(it->second, depth + 1)) return false;
-      skipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        skipSpace();
-        continue;
-      }
-      if (*p_ != '}') return false;
-      ++p_;
-      return true;
+      Next next = afterItem('}');
+      if (next == Next::More) continue;
+      return next == Next::Done;
     }
   }
 
-  bool array(json& out, int depth) {
+  bool array(json& out, int depth, const KeepSchema* keep) {
     if (depth >= limits_.maxDepth) return false;
     ++p_;
     out = json::array();
@@ -496,19 +518,162 @@ class FastJsonReader {
       ++p_;
       return true;
     }
+    const KeepSchema* element = keep && !keep->element.empty() ? &keep->element.front() : nullptr;
     while (true) {
       items.emplace_back();
-      if (!value(items.back(), depth + 1)) return false;
+      if (!value(items.back(), depth + 1, element)) return false;
+      Next next = afterItem(']');
+      if (next == Next::More) continue;
+      return next == Next::Done;
+    }
+  }
+
+  // After a key: past its `:` and the space around it.
+  bool colon() {
+    skipSpace();
+    if (p_ == end_ || *p_ != ':') return false;
+    ++p_;
+    skipSpace();
+    return true;
+  }
+
+  // After an item of an object or array: past its `,` (More) or the closing `close` (Done).
+  enum class Next { More, Done, Bad };
+  Next afterItem(char close) {
+    skipSpace();
+    if (p_ == end_) return Next::Bad;
+    if (*p_ == ',') {
+      ++p_;
       skipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
+      return Next::More;
+    }
+    if (*p_ != close) return Next::Bad;
+    ++p_;
+    return Next::Done;
+  }
+
+  // At a key's opening quote: the key's text as written, when it has no escape and no byte that
+  // string() would look at twice (anything else gives up, and the full reader takes over). A
+  // plain key's text is its decoded value, so keys compare as the built ones do.
+  bool rawKey(std::string_view& out) {
+    const char* start = ++p_;
+    while (p_ != end_) {
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out = std::string_view(start, static_cast<size_t>(p_ - start));
         ++p_;
-        skipSpace();
-        continue;
+        return true;
       }
-      if (*p_ != ']') return false;
+      if (c < 0x20 || c == '\\' || c >= 0x7F) return false;
+      ++p_;
+    }
+    return false;
+  }
+
+  // Duplicates among the keys skipped since `from` (the built ones are refused as inserted).
+  bool uniqueKeys(size_t from) {
+    auto first = skippedKeys_.begin() + static_cast<std::ptrdiff_t>(from);
+    size_t count = skippedKeys_.size() - from;
+    bool unique = true;
+    if (count > 1 && count <= 16) {
+      for (auto i = first; unique && i != skippedKeys_.end(); ++i) {
+        for (auto j = i + 1; j != skippedKeys_.end(); ++j) {
+          if (*i == *j) {
+            unique = false;
+            break;
+          }
+        }
+      }
+    } else if (count > 16) {
+      std::sort(first, skippedKeys_.end());
+      unique = std::adjacent_find(first, skippedKeys_.end()) == skippedKeys_.end();
+    }
+    skippedKeys_.resize(from);
+    return unique;
+  }
+
+  // Reads a value as value() does, with the same checks and limits, and builds nothing. Scalars
+  // go through the same code as built ones.
+  bool skipValue(int depth) {
+    if (++nodes_ > limits_.maxNodes || p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return skipObject(depth);
+      case '[':
+        return skipArray(depth);
+      case '"':
+        return skipString();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default: {
+        json number;
+        return this->number(number);
+      }
+    }
+  }
+
+  bool skipObject(int depth) {
+    if (depth >= limits_.maxDepth) return false;
+    ++p_;
+    skipSpace();
+    if (p_ != end_ && *p_ == '}') {
       ++p_;
       return true;
+    }
+    size_t from = skippedKeys_.size();
+    while (true) {
+      if (p_ == end_ || *p_ != '"') return false;
+      std::string_view raw;
+      if (!rawKey(raw)) return false;
+      skippedKeys_.push_back(raw);
+      if (!colon()) return false;
+      if (!skipValue(depth + 1)) return false;
+      Next next = afterItem('}');
+      if (next == Next::More) continue;
+      return next == Next::Done && uniqueKeys(from);
+    }
+  }
+
+  bool skipArray(int depth) {
+    if (depth >= limits_.maxDepth) return false;
+    ++p_;
+    skipSpace();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      if (!skipValue(depth + 1)) return false;
+      Next next = afterItem(']');
+      if (next == Next::More) continue;
+      return next == Next::Done;
+    }
+  }
+
+  // A string as string() reads it (same checks), its text dropped.
+  bool skipString() {
+    ++p_;
+    while (true) {
+      skipPlainText();
+      if (p_ == end_) return false;
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        scratch_.clear();
+        if (!escape(scratch_)) return false;
+        continue;
+      }
+      if (c < 0x80) return false;
+      size_t length = utf8Sequence();
+      if (length == 0) return false;
+      p_ += length;
     }
   }
 
@@ -576,25 +741,31 @@ class FastJsonReader {
     return quote | backslash | control | del | (w & kHigh);
   }
 
+  // Past a run of string text that needs no look: up to a quote, a backslash, a control
+  // character, or a byte of 0x7F and above (or the end).
+  void skipPlainText() {
+    while (kLittleEndian && end_ - p_ >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p_, 8);
+      if (std::uint64_t special = specialBytes(word)) {
+        p_ += firstFlaggedByte(special);
+        return;
+      }
+      p_ += 8;
+    }
+    while (p_ != end_) {
+      auto c = static_cast<unsigned char>(*p_);
+      if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7F) return;
+      ++p_;
+    }
+  }
+
   // At the opening quote; appends the decoded text to `out`.
   bool string(std::string& out) {
     ++p_;
     while (true) {
       const char* run = p_;
-      while (kLittleEndian && end_ - p_ >= 8) {
-        std::uint64_t word;
-        std::memcpy(&word, p_, 8);
-        if (std::uint64_t special = specialBytes(word)) {
-          p_ += firstFlaggedByte(special);
-          break;
-        }
-        p_ += 8;
-      }
-      while (p_ != end_) {
-        auto c = static_cast<unsigned char>(*p_);
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7F) break;
-        ++p_;
-      }
+      skipPlainText();
       out.append(run, p_);
       if (p_ == end_) return false;
       auto c = static_cast<unsigned char>(*p_);
@@ -717,6 +888,8 @@ class FastJsonReader {
   const char* end_;
   const ParseLimits& limits_;
   size_t nodes_ = 0;
+  std::vector<std::string_view> skippedKeys_;  // a stack: the skipped keys of open objects
+  std::string scratch_;                        // an escape's text, when skipped
 };
 
 // Manifests are UTF-8 text: a control character (other than tab, LF, CR) or a malformed UTF-8
@@ -868,6 +1041,41 @@ void releaseChildren(json& node, int depth) {
 void releaseDocument(json& document) {
   releaseChildren(document, 0);
   document = nullptr;
+}
+
+KeepSchema KeepSchema::object(std::vector<std::pair<std::string, KeepSchema>> members) {
+  KeepSchema schema;
+  schema.kind = Kind::Object;
+  schema.members = std::move(members);
+  return schema;
+}
+
+KeepSchema KeepSchema::array(KeepSchema element) {
+  KeepSchema schema;
+  schema.kind = Kind::Array;
+  schema.element.push_back(std::move(element));
+  return schema;
+}
+
+const KeepSchema* KeepSchema::member(std::string_view key) const {
+  for (const auto& [name, schema] : members) {
+    if (name == key) return &schema;
+  }
+  return nullptr;
+}
+
+Expected<json, ParseError> parseJsonKeeping(std::string_view text, const KeepSchema& keep,
+                                            const ParseLimits& limits) {
+  if (text.size() <= limits.maxBytes && looksLikeJson(text)) {
+    json value;
+    if (FastJsonReader(text, limits).read(value, &keep)) return value;
+  }
+  // Refused, or unusual (an escaped key, a very long number): read whole, for the exact error.
+  ParseLimits whole = limits;
+  whole.lineDepth = -1;
+  auto docs = parseDocuments(text, whole);
+  if (!docs) return Expected<json, ParseError>::failure(std::move(docs.error()));
+  return std::move(docs->front().value);
 }
 
 Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,

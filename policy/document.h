@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,29 @@ struct ParseError {
   int line = 0;  // 0 when unknown
   std::string message;
 };
+
+// Which parts of a JSON document to build (parseJsonKeeping). All: the value whole. Object: of a
+// JSON object, only the members named, each read by its own schema. Array: of a JSON array, every
+// element, each read by `element`. A value of another JSON type than the schema's is built whole.
+struct KeepSchema {
+  enum class Kind { All, Object, Array };
+  Kind kind = Kind::All;
+  std::vector<std::pair<std::string, KeepSchema>> members;  // Object
+  std::vector<KeepSchema> element;                          // Array: exactly one
+
+  static KeepSchema all() { return {}; }
+  static KeepSchema object(std::vector<std::pair<std::string, KeepSchema>> members);
+  static KeepSchema array(KeepSchema element);
+  const KeepSchema* member(std::string_view key) const;  // null when not named
+};
+
+// One JSON document with only the parts `keep` names built: for a reader that looks at nothing
+// else, the same document as parseDocuments gives (lines not recorded). What is not built is still
+// read and checked as parseDocuments checks it (syntax, UTF-8, duplicate keys, depth and node
+// limits), so the same texts are refused, with the same errors.
+Expected<nlohmann::json, ParseError> parseJsonKeeping(std::string_view text,
+                                                      const KeepSchema& keep,
+                                                      const ParseLimits& limits = {});
 
 // Reads YAML (multi-document, YAML 1.1 scalars as kubectl reads them) or JSON (when the text
 // starts with `{` or `[`). Empty YAML documents are skipped. Duplicate keys are errors.

@@ -19,6 +19,32 @@ const json* optionalMember(const json& parent, const char* key) {
   return &*it;
 }
 
+// What decodeAdmissionReview and decide() read of a review: the envelope fields checked below,
+// and of the objects what policy::objectReads() names. The rest of a body is read and checked
+// but not built.
+const policy::KeepSchema& reviewReads() {
+  static const policy::KeepSchema schema = [] {
+    using policy::KeepSchema;
+    using Members = std::vector<std::pair<std::string, KeepSchema>>;
+    auto all = KeepSchema::all;
+    KeepSchema object = policy::objectReads();
+    KeepSchema request = KeepSchema::object(Members{
+        {"uid", all()},
+        {"kind", all()},
+        {"namespace", all()},
+        {"name", all()},
+        {"operation", all()},
+        {"userInfo", KeepSchema::object(Members{{"username", all()}, {"groups", all()}})},
+        {"dryRun", all()},
+        {"object", object},
+        {"oldObject", object},
+    });
+    return KeepSchema::object(
+        Members{{"apiVersion", all()}, {"kind", all()}, {"request", std::move(request)}});
+  }();
+  return schema;
+}
+
 }  // namespace
 
 DecodedReview::~DecodedReview() {
@@ -50,9 +76,9 @@ std::optional<CodecError> decodeAdmissionReview(std::string_view body, DecodedRe
     }
   }
   if (first != '{') return fail("malformed JSON: expected an AdmissionReview object");
-  auto docs = policy::parseDocuments(body, limits);
-  if (!docs) return fail("malformed JSON: " + docs.error().message);
-  return decodeAdmissionReview(std::move(docs->front().value), out);
+  auto review = policy::parseJsonKeeping(body, reviewReads(), limits);
+  if (!review) return fail("malformed JSON: " + review.error().message);
+  return decodeAdmissionReview(std::move(*review), out);
 }
 
 std::optional<CodecError> decodeAdmissionReview(json review, DecodedReview& out) {
