@@ -128,7 +128,7 @@ void decideWorkload(const AdmissionRequest& request, const PodLocation& location
 }  // namespace
 
 KeepSchema objectReads() {
-  using Members = std::vector<std::pair<std::string, KeepSchema>>;
+  using Members = std::vector<KeepSchema::Member>;
   auto all = KeepSchema::all;
   // readWorkload: identity and the controller flag of owner references; readSidecar: name and
   // namespace; the pod template's labels and annotations (selection, opt-outs, ProxyConfig).
@@ -158,12 +158,13 @@ KeepSchema objectReads() {
   // One spec for every kind: a Sidecar's (workloadSelector, ingress), a Pod's, and the pod
   // templates of the workload kinds (spec.template, CronJob's spec.jobTemplate.spec.template).
   Members spec = podSpec;
-  spec.emplace_back("workloadSelector", all());
-  spec.emplace_back("ingress", all());
-  spec.emplace_back("template", podTemplate);
-  spec.emplace_back("jobTemplate",
-                    KeepSchema::object(
-                        Members{{"spec", KeepSchema::object(Members{{"template", podTemplate}})}}));
+  spec.insert(
+      spec.end(),
+      {{"workloadSelector", all()},
+       {"ingress", all()},
+       {"template", podTemplate},
+       {"jobTemplate", KeepSchema::object(Members{
+                           {"spec", KeepSchema::object(Members{{"template", podTemplate}})}})}});
   return KeepSchema::object(Members{{"metadata", metadata}, {"spec", KeepSchema::object(spec)}});
 }
 

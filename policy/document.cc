@@ -1043,7 +1043,11 @@ void releaseDocument(json& document) {
   document = nullptr;
 }
 
-KeepSchema KeepSchema::object(std::vector<std::pair<std::string, KeepSchema>> members) {
+KeepSchema KeepSchema::all() {
+  return KeepSchema();
+}
+
+KeepSchema KeepSchema::object(std::vector<Member> members) {
   KeepSchema schema;
   schema.kind = Kind::Object;
   schema.members = std::move(members);
@@ -1058,8 +1062,8 @@ KeepSchema KeepSchema::array(KeepSchema element) {
 }
 
 const KeepSchema* KeepSchema::member(std::string_view key) const {
-  for (const auto& [name, schema] : members) {
-    if (name == key) return &schema;
+  for (const auto& m : members) {
+    if (m.name == key) return &m.schema;
   }
   return nullptr;
 }

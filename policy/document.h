@@ -4,7 +4,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,22 +38,27 @@ struct ParseError {
 // element, each read by `element`. A value of another JSON type than the schema's is built whole.
 struct KeepSchema {
   enum class Kind { All, Object, Array };
+  struct Member;
   Kind kind = Kind::All;
-  std::vector<std::pair<std::string, KeepSchema>> members;  // Object
-  std::vector<KeepSchema> element;                          // Array: exactly one
+  std::vector<Member> members;      // Object
+  std::vector<KeepSchema> element;  // Array: exactly one
 
-  static KeepSchema all() { return {}; }
-  static KeepSchema object(std::vector<std::pair<std::string, KeepSchema>> members);
+  static KeepSchema all();
+  static KeepSchema object(std::vector<Member> members);
   static KeepSchema array(KeepSchema element);
   const KeepSchema* member(std::string_view key) const;  // null when not named
+};
+
+struct KeepSchema::Member {
+  std::string name;
+  KeepSchema schema;
 };
 
 // One JSON document with only the parts `keep` names built: for a reader that looks at nothing
 // else, the same document as parseDocuments gives (lines not recorded). What is not built is still
 // read and checked as parseDocuments checks it (syntax, UTF-8, duplicate keys, depth and node
 // limits), so the same texts are refused, with the same errors.
-Expected<nlohmann::json, ParseError> parseJsonKeeping(std::string_view text,
-                                                      const KeepSchema& keep,
+Expected<nlohmann::json, ParseError> parseJsonKeeping(std::string_view text, const KeepSchema& keep,
                                                       const ParseLimits& limits = {});
 
 // Reads YAML (multi-document, YAML 1.1 scalars as kubectl reads them) or JSON (when the text

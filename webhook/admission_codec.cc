@@ -25,7 +25,7 @@ const json* optionalMember(const json& parent, const char* key) {
 const policy::KeepSchema& reviewReads() {
   static const policy::KeepSchema schema = [] {
     using policy::KeepSchema;
-    using Members = std::vector<std::pair<std::string, KeepSchema>>;
+    using Members = std::vector<KeepSchema::Member>;
     auto all = KeepSchema::all;
     KeepSchema object = policy::objectReads();
     KeepSchema request = KeepSchema::object(Members{
