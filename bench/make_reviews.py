@@ -11,7 +11,9 @@ Usage: make_reviews.py CORPUS_DIR OUT_DIR [STATE_WORKLOADS]
 - state-1.yaml: the one hybrid Sidecar selecting that pod (hello/hellopod-tls), so /mutate has
   something to inject and /validate something to check mounts against.
 - state-10000.yaml: the same plus hybrid Sidecars in namespaces team-0..team-99 up to
-  STATE_WORKLOADS (default 10,000) hybrid workloads in all, counting the reviewed Sidecar.
+  STATE_WORKLOADS (default 10,000) hybrid workloads in all, counting the reviewed Sidecar (which
+  the first /validate of the run adds: the state starts with one less).
+- state-10000.json: the same Sidecars as one List, as `kubectl get sidecars -A -o json` writes it.
 - policy.yaml: allows test, hello and team-.* (100 each), cluster maximum 10,000.
 """
 import json
@@ -104,13 +106,15 @@ def main():
                             {"service.istio.io/canonical-name": "hellopod"}, "/etc/istio/tls-certs")
     with open(f"{out}/state-1.yaml", "w") as f:
         f.write(selected)
+    # The reviewed Sidecar and hello/hellopod-tls make two; team-N hold the rest, 100 each.
+    documents = [selected] + [sidecar_yaml(f"team-{i // 100}", f"sc-{i}", {"app": f"app-{i}"},
+                                           "/etc/istio/tls-certs") for i in range(total - 2)]
     with open(f"{out}/state-{total}.yaml", "w") as f:
-        f.write(selected)
-        # The reviewed Sidecar and hello/hellopod-tls make two; team-N hold the rest, 100 each.
-        for i in range(total - 2):
-            f.write("---\n")
-            f.write(sidecar_yaml(f"team-{i // 100}", f"sc-{i}", {"app": f"app-{i}"},
-                                 "/etc/istio/tls-certs"))
+        f.write("---\n".join(documents))
+    with open(f"{out}/state-{total}.json", "w") as f:
+        items = [yaml.safe_load(d) for d in documents]
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, indent=2)
+        f.write("\n")
     with open(f"{out}/policy.yaml", "w") as f:
         f.write("""apiVersion: hybrid-guard.io/v1alpha1
 kind: HybridModePolicy

@@ -369,23 +369,45 @@ class JsonSaxBuilder : public nlohmann::json_sax<json> {
   size_t nodes_ = 0;
 };
 
-// A single-pass reader for the common case of the webhook: valid JSON, no line index wanted. It
-// builds the same DOM as JsonSaxBuilder over nlohmann's parser (integers as int64 when negative,
-// uint64 otherwise, floats by strtod, duplicate keys and limits refused) but accepts only what
-// that path accepts and what checkText passes: anything else, or anything unusual (an integer that
-// overflows, a very long number), makes it give up, and the full path reads the text again to
-// report the error exactly as it always has. It never produces a document the full path would not.
+// A single-pass reader for the common case: valid JSON. It builds the same DOM as JsonSaxBuilder
+// over nlohmann's parser (integers as int64 when negative, uint64 otherwise, floats by strtod,
+// duplicate keys and limits refused) but accepts only what that path accepts and what checkText
+// passes: anything else, or anything unusual (an integer that overflows, a very long number),
+// makes it give up, and the full path reads the text again to report the error exactly as it
+// always has. It never produces a document the full path would not. Lines, when wanted, are those
+// of the nodes' first characters.
 class FastJsonReader {
  public:
   FastJsonReader(std::string_view text, const ParseLimits& limits)
-      : p_(text.data()), end_(text.data() + text.size()), limits_(limits) {}
+      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), limits_(limits) {}
 
-  // `keep` null: the whole document.
+  // `keep` null: the whole document. No lines are recorded.
   bool read(json& out, const KeepSchema* keep = nullptr) {
     skipSpace();
     if (!value(out, 0, keep)) return false;
     skipSpace();
     return p_ == end_;
+  }
+
+  // The whole document, and the lines of its nodes up to limits.lineDepth deep.
+  bool read(Document& doc) {
+    lineDepth_ = limits_.lineDepth;
+    if (!read(doc.value)) return false;
+    // The marks come in the text's order: count the newlines between them once.
+    int line = 1;
+    const char* at = begin_;
+    for (auto& [pointer, offset] : marks_) {
+      const char* target = begin_ + offset;
+      while (const void* nl = std::memchr(at, '\n', static_cast<size_t>(target - at))) {
+        ++line;
+        at = static_cast<const char*>(nl) + 1;
+      }
+      at = target;
+      doc.lines.emplace(std::move(pointer), line);
+    }
+    auto root = doc.lines.find("");
+    doc.line = root == doc.lines.end() ? 1 : root->second;
+    return true;
   }
 
  private:
@@ -432,6 +454,7 @@ class FastJsonReader {
 
   bool value(json& out, int depth, const KeepSchema* keep = nullptr) {
     if (++nodes_ > limits_.maxNodes || p_ == end_) return false;
+    if (depth <= lineDepth_) marks_.emplace_back(pointer_, static_cast<size_t>(p_ - begin_));
     switch (*p_) {
       case '{':
         return object(out, depth, fitting(keep, KeepSchema::Kind::Object));
@@ -501,7 +524,16 @@ class FastJsonReader {
       size_t before = members.size();
       auto it = members.emplace_hint(members.end(), std::move(key), nullptr);
       if (members.size() == before) return false;
-      if (!value(it->second, depth + 1)) return false;
+      if (depth < lineDepth_) {
+        size_t length = pointer_.size();
+        pointer_ += '/';
+        pointer_ += escapeJsonPointerToken(it->first);
+        bool ok = value(it->second, depth + 1);
+        pointer_.resize(length);
+        if (!ok) return false;
+      } else if (!value(it->second, depth + 1)) {
+        return false;
+      }
       Next next = afterItem('}');
       if (next == Next::More) continue;
       return next == Next::Done;
@@ -521,7 +553,16 @@ class FastJsonReader {
     const KeepSchema* element = keep && !keep->element.empty() ? &keep->element.front() : nullptr;
     while (true) {
       items.emplace_back();
-      if (!value(items.back(), depth + 1, element)) return false;
+      if (depth < lineDepth_) {
+        size_t length = pointer_.size();
+        pointer_ += '/';
+        pointer_ += std::to_string(items.size() - 1);
+        bool ok = value(items.back(), depth + 1, element);
+        pointer_.resize(length);
+        if (!ok) return false;
+      } else if (!value(items.back(), depth + 1, element)) {
+        return false;
+      }
       Next next = afterItem(']');
       if (next == Next::More) continue;
       return next == Next::Done;
@@ -884,12 +925,16 @@ class FastJsonReader {
     return true;
   }
 
+  const char* begin_;
   const char* p_;
   const char* end_;
   const ParseLimits& limits_;
   size_t nodes_ = 0;
-  std::vector<std::string_view> skippedKeys_;  // a stack: the skipped keys of open objects
-  std::string scratch_;                        // an escape's text, when skipped
+  int lineDepth_ = -1;                                 // record lines of nodes this deep
+  std::string pointer_;                                // of the node being read, when recorded
+  std::vector<std::pair<std::string, size_t>> marks_;  // JSON Pointer, offset
+  std::vector<std::string_view> skippedKeys_;          // a stack: the skipped keys of open objects
+  std::string scratch_;                                // an escape's text, when skipped
 };
 
 // Manifests are UTF-8 text: a control character (other than tab, LF, CR) or a malformed UTF-8
@@ -941,8 +986,13 @@ bool looksLikeJson(std::string_view text) {
   return false;
 }
 
-Expected<std::vector<Document>, ParseError> parseJson(std::string_view text,
-                                                      const ParseLimits& limits) {
+}  // namespace
+
+Expected<std::vector<Document>, ParseError> parseJsonWithNlohmann(std::string_view text,
+                                                                  const ParseLimits& limits) {
+  if (auto bad = checkText(text)) {
+    return Expected<std::vector<Document>, ParseError>::failure(std::move(*bad));
+  }
   int line = 1;
   Document doc;
   JsonSaxBuilder builder(limits, &line, doc.lines);
@@ -959,6 +1009,8 @@ Expected<std::vector<Document>, ParseError> parseJson(std::string_view text,
   docs.push_back(std::move(doc));
   return docs;
 }
+
+namespace {
 
 Expected<std::vector<Document>, ParseError> parseYaml(std::string_view text,
                                                       const ParseLimits& limits) {
@@ -1089,20 +1141,20 @@ Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text
         {0, "input of " + std::to_string(text.size()) + " bytes is over the limit of " +
                 std::to_string(limits.maxBytes) + " bytes"});
   }
-  if (limits.lineDepth < 0 && looksLikeJson(text)) {
-    // The fast reader accepts only text that checkText and parseJson accept too, and builds the
+  if (looksLikeJson(text)) {
+    // The fast reader accepts only text that parseJsonWithNlohmann accepts too, and builds the
     // same document; whatever it gives up on is read again below, for the exact error.
     Document doc;
-    if (FastJsonReader(text, limits).read(doc.value)) {
+    if (FastJsonReader(text, limits).read(doc)) {
       std::vector<Document> docs;
       docs.push_back(std::move(doc));
       return docs;
     }
   }
+  if (looksLikeJson(text)) return parseJsonWithNlohmann(text, limits);
   if (auto bad = checkText(text)) {
     return Expected<std::vector<Document>, ParseError>::failure(std::move(*bad));
   }
-  if (looksLikeJson(text)) return parseJson(text, limits);
   return parseYaml(text, limits);
 }
 

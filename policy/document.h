@@ -66,6 +66,12 @@ Expected<nlohmann::json, ParseError> parseJsonKeeping(std::string_view text, con
 Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text,
                                                            const ParseLimits& limits = {});
 
+// One JSON document read by nlohmann's parser (after the UTF-8 text check), with the lines of
+// its nodes up to limits.lineDepth deep: what parseDocuments falls back to for the exact error when
+// its single-pass reader gives up, and the reference that reader is tested against.
+Expected<std::vector<Document>, ParseError> parseJsonWithNlohmann(std::string_view text,
+                                                                  const ParseLimits& limits = {});
+
 // Frees a tree bottom-up, leaving `document` null. nlohmann's own destructor flattens every tree
 // onto a heap-allocated stack first (so that no depth can overflow the call stack); for the
 // depth-limited documents read here plain recursion frees the same nodes for less. Nodes deeper
