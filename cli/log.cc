@@ -2,12 +2,42 @@
 
 #include "webhook/timestamp.h"
 
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace hybrid_guard::cli {
+
+namespace {
+
+// Each message as one JSON line on stdout: `time`, `level`, `msg`, in one fwrite (stdio's own lock
+// keeps it whole beside JsonLog's lines).
+class JsonLineSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    nlohmann::ordered_json line = {
+        {"time", webhook::utcTimestampNow()},
+        {"level", spdlog::level::to_string_view(message.level).data()},
+        {"msg", std::string(message.payload.data(), message.payload.size())}};
+    std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    text += '\n';
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
+}  // namespace
+
+void routeDefaultLoggerToJson(spdlog::level::level_enum level) {
+  auto logger = std::make_shared<spdlog::logger>("default", std::make_shared<JsonLineSink>());
+  logger->set_level(level);
+  spdlog::set_default_logger(std::move(logger));
+}
 
 JsonLog::JsonLog(spdlog::level::level_enum level) {
   auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();

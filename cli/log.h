@@ -25,6 +25,11 @@ class JsonLog {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+// Makes spdlog's default logger (what the webhook library logs through: handler failures, the
+// connection cap, accept errors) write the same JSON lines on stdout, from `level` up, so that the
+// server's output is JSON throughout.
+void routeDefaultLoggerToJson(spdlog::level::level_enum level);
+
 // debug, info, warn or error.
 bool parseLogLevel(const std::string& name, spdlog::level::level_enum& out);
 

@@ -209,6 +209,7 @@ int runServe(const std::vector<std::string>& args) {
   }
 
   JsonLog log(level);
+  routeDefaultLoggerToJson(level);
 
   // Policy: a bad one at start is fatal; a bad one later is refused and the last good one serves.
   std::shared_ptr<const policy::Policy> initial = policy::defaultPolicy();

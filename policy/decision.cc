@@ -24,6 +24,10 @@ namespace {
 
 constexpr size_t kMaxWarningLength = 256;
 constexpr size_t kMaxWarningsBytes = 4096;
+// A denial lists every violation, but an object can make thousands (one per cipher suite) or echo
+// a megabyte value: each line is cut at 1 KiB and the message at 16 KiB, the rest counted.
+constexpr size_t kMaxDenialLineLength = 1024;
+constexpr size_t kMaxDenialBytes = 16 * 1024;
 
 // Cuts at a UTF-8 character boundary so the text stays valid.
 std::string truncateUtf8(const std::string& s, size_t max) {
@@ -220,7 +224,17 @@ std::string Decision::denialMessage() const {
   std::string out = "hybrid-guard denied " + kind + " " + namespace_ + "/" + name + ": " +
                     std::to_string(violations.size()) +
                     (violations.size() == 1 ? " violation" : " violations");
-  for (const auto& v : violations) out += "\n" + v.str();
+  for (size_t i = 0; i < violations.size(); ++i) {
+    std::string line = truncateUtf8(violations[i].str(), kMaxDenialLineLength);
+    size_t remaining = violations.size() - i;
+    std::string more = "… and " + std::to_string(remaining) +
+                       " more violations (hybrid-guard eval lists every one)";
+    if (out.size() + 1 + line.size() + (remaining > 1 ? 1 + more.size() : 0) > kMaxDenialBytes) {
+      out += "\n" + more;
+      break;
+    }
+    out += "\n" + line;
+  }
   return out;
 }
 

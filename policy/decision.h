@@ -34,7 +34,8 @@ struct Decision {
   // The admission warnings (DESIGN §4): warnings, plus the violations in warn mode, each
   // `[rule] path: message`, at most 256 characters each and 4 KiB in all.
   std::vector<std::string> admissionWarnings() const;
-  // The denial message listing every violation.
+  // The denial message: a summary line, then each violation `[rule] path: message`, a line cut
+  // at 1 KiB, until 16 KiB; past that one line says how many more there are.
   std::string denialMessage() const;
   // allow, deny or warn (admitted with violations or warnings), as metrics and logs name it.
   std::string_view outcome() const;

@@ -559,3 +559,58 @@ TEST_CASE("enforcement modes", "[rules][enforcement]") {
     CHECK(d.outcome() == "warn");
   }
 }
+
+TEST_CASE("a denial message stays bounded however many violations an object makes",
+          "[rules][enforcement]") {
+  auto p = policyFrom(R"(
+  namespaces: [{name: payments}]
+  tls:
+    certificatePaths: [/etc/istio/tls-certs/, /etc/istio/tls-ca-certs/]
+    cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384]
+)");
+  SECTION("a 1 MiB value is cut in its line") {
+    json s = goodSidecar();
+    tls(s)["serverCertificate"] = "/" + std::string(1 << 20, 'x');
+    auto d = decideOn(s, *p, policy::State());
+    REQUIRE_FALSE(d.allowed);
+    std::string message = d.denialMessage();
+    auto line = message.substr(message.find('\n') + 1);
+    CHECK(line.rfind("[tls-certificate-path] spec.ingress[0].tls.serverCertificate: ", 0) == 0);
+    CHECK(line.size() == 1024);
+    CHECK(line.substr(line.size() - std::string("…").size()) == "…");
+  }
+  SECTION("thousands of violations: the first ones, then how many more") {
+    json s = goodSidecar();
+    json suites = json::array();
+    for (int i = 0; i < 3000; ++i) suites.push_back("NOT-A-SUITE-" + std::to_string(i));
+    tls(s)["cipherSuites"] = suites;
+    auto d = decideOn(s, *p, policy::State());
+    REQUIRE_FALSE(d.allowed);
+    REQUIRE(d.violations.size() == 3000);
+    std::string message = d.denialMessage();
+    CHECK(message.size() <= 16 * 1024);
+    std::vector<std::string> lines;
+    for (size_t start = 0, end; start != std::string::npos;
+         start = end == std::string::npos ? end : end + 1) {
+      end = message.find('\n', start);
+      lines.push_back(message.substr(start, end == std::string::npos ? end : end - start));
+    }
+    CHECK(lines.front() == "hybrid-guard denied hybrid Sidecar " + d.namespace_ + "/" + d.name +
+                               ": 3000 violations");
+    size_t listed = lines.size() - 2;  // the summary and the count
+    REQUIRE(listed > 10);
+    CHECK(lines[1] == d.violations[0].str());
+    CHECK(lines[listed] == d.violations[listed - 1].str());
+    CHECK(lines.back() == "… and " + std::to_string(3000 - listed) +
+                              " more violations (hybrid-guard eval lists every one)");
+  }
+  SECTION("a few violations are all listed, whole") {
+    json s = goodSidecar();
+    tls(s)["cipherSuites"] = {"NOT-A-SUITE-1", "NOT-A-SUITE-2"};
+    auto d = decideOn(s, *p, policy::State());
+    std::string expected = "hybrid-guard denied hybrid Sidecar " + d.namespace_ + "/" + d.name +
+                           ": 2 violations\n" + d.violations[0].str() + "\n" +
+                           d.violations[1].str();
+    CHECK(d.denialMessage() == expected);
+  }
+}

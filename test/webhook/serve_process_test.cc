@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test/support/test_support.h"
@@ -375,6 +376,20 @@ TEST_CASE("serve under a connection flood: cap, deadlines, threads and memory", 
   }
   serve.signal(SIGTERM);
   CHECK(serve.wait() == 0);
+  // The output is JSON lines throughout, the server library's own warnings included.
+  int capWarnings = 0;
+  std::istringstream out(serve.out());
+  for (std::string line; std::getline(out, line);) {
+    INFO(line);
+    json entry = json::parse(line, nullptr, false);
+    REQUIRE(entry.is_object());
+    CHECK(entry.contains("time"));
+    if (entry.value("msg", "").rfind("connection cap of 64 reached: refused ", 0) == 0) {
+      CHECK(entry["level"] == "warning");
+      ++capWarnings;
+    }
+  }
+  CHECK(capWarnings >= 1);
 }
 
 TEST_CASE("serve cluster-mode flags: clear errors, exit 2", "[serve][cluster]") {
