@@ -481,15 +481,11 @@ class FastJsonReader {
   // `keep`: the members to build (null: all). Those not named are read by skipValue, their keys
   // kept aside to refuse duplicates as the built ones are.
   bool object(json& out, int depth, const KeepSchema* keep) {
-    if (depth >= limits_.maxDepth) return false;
-    ++p_;
+    Open open = opening('}', depth);
+    if (open == Open::Bad) return false;
     out = json::object();
+    if (open == Open::Empty) return true;
     auto& members = out.get_ref<json::object_t&>();
-    skipSpace();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-      return true;
-    }
     std::string key;
     size_t skippedFrom = skippedKeys_.size();
     while (true) {
@@ -541,15 +537,11 @@ class FastJsonReader {
   }
 
   bool array(json& out, int depth, const KeepSchema* keep) {
-    if (depth >= limits_.maxDepth) return false;
-    ++p_;
+    Open open = opening(']', depth);
+    if (open == Open::Bad) return false;
     out = json::array();
+    if (open == Open::Empty) return true;
     auto& items = out.get_ref<json::array_t&>();
-    skipSpace();
-    if (p_ != end_ && *p_ == ']') {
-      ++p_;
-      return true;
-    }
     const KeepSchema* element = keep && !keep->element.empty() ? &keep->element.front() : nullptr;
     while (true) {
       items.emplace_back();
@@ -567,6 +559,20 @@ class FastJsonReader {
       if (next == Next::More) continue;
       return next == Next::Done;
     }
+  }
+
+  // At an object's `{` or an array's `[`: past it and the space after it; Empty when `close`
+  // follows at once (then past that too), Bad past the depth limit.
+  enum class Open { Bad, Empty, Items };
+  Open opening(char close, int depth) {
+    if (depth >= limits_.maxDepth) return Open::Bad;
+    ++p_;
+    skipSpace();
+    if (p_ != end_ && *p_ == close) {
+      ++p_;
+      return Open::Empty;
+    }
+    return Open::Items;
   }
 
   // After a key: past its `:` and the space around it.
@@ -658,13 +664,8 @@ class FastJsonReader {
   }
 
   bool skipObject(int depth) {
-    if (depth >= limits_.maxDepth) return false;
-    ++p_;
-    skipSpace();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-      return true;
-    }
+    Open open = opening('}', depth);
+    if (open != Open::Items) return open == Open::Empty;
     size_t from = skippedKeys_.size();
     while (true) {
       if (p_ == end_ || *p_ != '"') return false;
@@ -680,13 +681,8 @@ class FastJsonReader {
   }
 
   bool skipArray(int depth) {
-    if (depth >= limits_.maxDepth) return false;
-    ++p_;
-    skipSpace();
-    if (p_ != end_ && *p_ == ']') {
-      ++p_;
-      return true;
-    }
+    Open open = opening(']', depth);
+    if (open != Open::Items) return open == Open::Empty;
     while (true) {
       if (!skipValue(depth + 1)) return false;
       Next next = afterItem(']');
