@@ -135,9 +135,11 @@ KeepSchema objectReads() {
   using Members = std::vector<KeepSchema::Member>;
   auto all = KeepSchema::all;
   // readWorkload: identity and the controller flag of owner references; readSidecar: name and
-  // namespace; the pod template's labels and annotations (selection, opt-outs, ProxyConfig).
+  // namespace; the pod template's labels and annotations (selection, opt-outs, ProxyConfig); the
+  // uid, which the webhook's quota ledger records with each reservation (delete and recreate).
   KeepSchema metadata = KeepSchema::object(Members{
       {"name", all()},
+      {"uid", all()},
       {"generateName", all()},
       {"namespace", all()},
       {"ownerReferences", KeepSchema::array(KeepSchema::object(Members{{"controller", all()}}))},

@@ -753,16 +753,7 @@ class FastJsonReader {
 
   // A well-formed UTF-8 sequence as checkText accepts it; returns its length, 0 if malformed.
   size_t utf8Sequence() const {
-    auto c = static_cast<unsigned char>(*p_);
-    size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-    if (length == 0 || static_cast<size_t>(end_ - p_) < length) return 0;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(p_[k]) & 0xC0) != 0x80) return 0;
-    }
-    auto c1 = static_cast<unsigned char>(p_[1]);
-    if (length == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return 0;
-    if (length == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return 0;
-    return length;
+    return utf8SequenceLength(std::string_view(p_, static_cast<size_t>(end_ - p_)));
   }
 
   // Bit 7 set in each byte of the 8 that is a quote, a backslash, below 0x20 or at least 0x7F:
@@ -954,21 +945,10 @@ std::optional<ParseError> checkText(std::string_view text) {
       ++i;
       continue;
     }
-    size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-    if (c >= 0xF5) length = 0;
-    bool valid = length > 0 && i + length <= text.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    size_t length = utf8SequenceLength(text.substr(i));
+    if (length == 0) {
+      return ParseError{line, "invalid UTF-8 (byte " + hex(c) + "); expected UTF-8 text"};
     }
-    if (valid && length == 3) {
-      auto c1 = static_cast<unsigned char>(text[i + 1]);
-      valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
-    }
-    if (valid && length == 4) {
-      auto c1 = static_cast<unsigned char>(text[i + 1]);
-      valid = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-    }
-    if (!valid) return ParseError{line, "invalid UTF-8 (byte " + hex(c) + "); expected UTF-8 text"};
     i += length;
   }
   return std::nullopt;
@@ -1127,6 +1107,10 @@ Expected<json, ParseError> parseJsonKeeping(std::string_view text, const KeepSch
   whole.lineDepth = -1;
   auto docs = parseDocuments(text, whole);
   if (!docs) return Expected<json, ParseError>::failure(std::move(docs.error()));
+  if (docs->size() != 1) {  // not JSON: empty, or YAML with no or several documents
+    return Expected<json, ParseError>::failure(
+        ParseError{1, "expected one JSON document, found " + std::to_string(docs->size())});
+  }
   return std::move(docs->front().value);
 }
 
@@ -1152,6 +1136,21 @@ Expected<std::vector<Document>, ParseError> parseDocuments(std::string_view text
     return Expected<std::vector<Document>, ParseError>::failure(std::move(*bad));
   }
   return parseYaml(text, limits);
+}
+
+size_t utf8SequenceLength(std::string_view rest) {
+  if (rest.empty()) return 0;
+  auto c = static_cast<unsigned char>(rest[0]);
+  if (c < 0x80) return 1;
+  size_t length = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+  if (length == 0 || rest.size() < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((static_cast<unsigned char>(rest[k]) & 0xC0) != 0x80) return 0;
+  }
+  auto c1 = static_cast<unsigned char>(rest[1]);
+  if (length == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return 0;
+  if (length == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return 0;
+  return length;  // (E0 < A0 and F0 < 90: overlong; ED >= A0: a surrogate; F4 >= 90: > U+10FFFF)
 }
 
 }  // namespace hybrid_guard::policy

@@ -78,6 +78,11 @@ Expected<std::vector<Document>, ParseError> parseJsonWithNlohmann(std::string_vi
 // than a bound are left to nlohmann's destructor.
 void releaseDocument(nlohmann::json& document);
 
+// The length of the well-formed UTF-8 sequence that `rest` starts with (1 for ASCII), 0 when it
+// starts with a malformed one (stray continuation byte, overlong form, surrogate, above U+10FFFF,
+// cut short) or is empty. The one definition every reader and writer here checks text with.
+size_t utf8SequenceLength(std::string_view rest);
+
 // Reads one YAML scalar's text as kubectl would for a plain (unquoted) scalar.
 nlohmann::json resolvePlainScalar(const std::string& text);
 

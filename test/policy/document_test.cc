@@ -6,6 +6,7 @@
 
 using hybrid_guard::policy::parseDocuments;
 using hybrid_guard::policy::ParseLimits;
+using hybrid_guard::policy::utf8SequenceLength;
 using nlohmann::json;
 
 TEST_CASE("multi-document YAML keeps each document's first line", "[document]") {
@@ -154,6 +155,29 @@ TEST_CASE("input that is not UTF-8 text is refused with its line", "[document][b
   CHECK(utf8->front().value["name"] == "caf\xC3\xA9 \xF0\x9F\x94\x92\tok");
 }
 
+TEST_CASE("UTF-8 sequences: lengths of well-formed ones, 0 for every malformed kind",
+          "[document][bad-input]") {
+  CHECK(utf8SequenceLength("") == 0);
+  CHECK(utf8SequenceLength("a\xFF") == 1);
+  CHECK(utf8SequenceLength("\xC3\xA9") == 2);          // U+00E9
+  CHECK(utf8SequenceLength("\xE2\x82\xAC") == 3);      // U+20AC
+  CHECK(utf8SequenceLength("\xF0\x9F\x94\x92") == 4);  // U+1F512
+  CHECK(utf8SequenceLength("\xF4\x8F\xBF\xBF") == 4);  // U+10FFFF, the last code point
+  CHECK(utf8SequenceLength("\x80") == 0);              // a continuation byte first
+  CHECK(utf8SequenceLength("\xC0\x80") == 0);          // overlong
+  CHECK(utf8SequenceLength("\xC1\xBF") == 0);          // overlong
+  CHECK(utf8SequenceLength("\xE0\x9F\xBF") == 0);      // overlong
+  CHECK(utf8SequenceLength("\xED\xA0\x80") == 0);      // a surrogate
+  CHECK(utf8SequenceLength("\xF0\x8F\xBF\xBF") == 0);  // overlong
+  CHECK(utf8SequenceLength("\xF4\x90\x80\x80") == 0);  // above U+10FFFF
+  for (int lead = 0xF5; lead <= 0xFF; ++lead) {
+    INFO(lead);
+    CHECK(utf8SequenceLength(std::string(1, static_cast<char>(lead)) + "\x80\x80\x80") == 0);
+  }
+  CHECK(utf8SequenceLength("\xE2\x82") == 0);  // cut short
+  CHECK(utf8SequenceLength("\xE2\x41\xAC") == 0);
+}
+
 namespace {
 
 // Equal values of equal types: 1 (unsigned) and 1 (signed) or 1.0 differ here.
@@ -271,6 +295,11 @@ TEST_CASE("JSON read without a line index is the document the line-tracking read
              "{\"a\": \"\xC0\x80\"}",
              "{\"a\": \"\xED\xA0\x80\"}",
              "{\"a\": \"\xF4\x90\x80\x80\"}",
+             "{\"a\": \"\xF5\x80\x80\x80\"}",
+             "{\"a\": \"\xF8\x80\x80\"}",
+             "{\"a\": \"\xFF\"}",
+             "{\"a\": \"\xC1\xBF\"}",
+             "{\"a\": \"\xE2\x82\"}",
              "{\"a\": 1, \"a\": 2}",
              "{\"a\": {\"b\": 1, \"c\": [], \"b\": 2}}",
              "{\"a\": 'x'}",
@@ -280,6 +309,20 @@ TEST_CASE("JSON read without a line index is the document the line-tracking read
     }
     checkSameAsLineTrackingReader(std::string("{\"a\": \"x\0y\"}", 12));
     checkSameAsLineTrackingReader(std::string("{\"a\": 1}\0", 9));
+  }
+  SECTION("bytes that start no UTF-8 sequence are refused by both, whatever follows them") {
+    for (int lineDepth : {-1, 2}) {
+      ParseLimits limits;
+      limits.lineDepth = lineDepth;
+      for (std::string bad : {"\xF5\x80\x80\x80", "\xF8\x80\x80", "\xFF\x80\x80", "\xC0\x80"}) {
+        auto read = parseDocuments("{\"a\": \"" + bad + "\"}", limits);
+        REQUIRE_FALSE(read.ok());
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(bad[0]));
+        CHECK(read.error().message ==
+              "invalid UTF-8 (byte " + std::string(byte) + "); expected UTF-8 text");
+      }
+    }
   }
   SECTION("limits") {
     ParseLimits limits;

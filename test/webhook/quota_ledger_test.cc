@@ -9,6 +9,7 @@
 #include "catch2/catch.hpp"
 #include "test/support/engine_helpers.h"
 #include "test/webhook/fake_api_server.h"
+#include "webhook/admission_codec.h"
 
 using namespace hybrid_guard;
 using namespace hybrid_guard::webhook;
@@ -181,6 +182,33 @@ TEST_CASE("ledger: a reservation is written with the resourceVersion read", "[le
     CHECK(ids(refused.violations) == std::vector<std::string>{"namespace-quota-exceeded"});
     CHECK(f.api.configMapPuts() == puts);
   }
+}
+
+TEST_CASE("ledger: a review decoded as the server decodes it records the object's uid",
+          "[ledger]") {
+  // The server builds only the parts of a review that are read (parseJsonKeeping); the ledger's
+  // uid must be one of them, or delete and recreate could not be told apart.
+  LedgerFixture f;
+  json review = {
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", "r1"},
+        {"kind", {{"group", "networking.istio.io"}, {"version", "v1"}, {"kind", "Sidecar"}}},
+        {"resource",
+         {{"group", "networking.istio.io"}, {"version", "v1"}, {"resource", "sidecars"}}},
+        {"operation", "CREATE"},
+        {"namespace", "pay"},
+        {"name", "a"},
+        {"userInfo", {{"username", "alice"}}},
+        {"object", hybridSidecar("pay", "a", "9b66d0b7-3183-42ec-8636-fc784cc7952d")}}}};
+  webhook::DecodedReview decoded;
+  REQUIRE_FALSE(webhook::decodeAdmissionReview(std::string_view(review.dump()), decoded));
+  auto p = test::policyFrom(kPolicy);
+  policy::Decision local = policy::decide(decoded.request, *p, {}, policy::Phase::Validate);
+  auto d = f.ledger->decideWithLedger(decoded.request, *p, {}, local);
+  CHECK(d.allowed);
+  CHECK(f.api.configMapData() == json{{"pay", "a 9b66d0b7 1800000000000\n"}});
 }
 
 TEST_CASE("ledger: on 409 Conflict it re-reads and checks again", "[ledger]") {

@@ -190,12 +190,14 @@ TEST_CASE("a pruned review keeps what the engine reads and drops the rest", "[re
         R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{)"
         R"("kind":{"group":"","kind":"Pod","version":"v1"},"namespace":"shop",)"
         R"("object":{"metadata":{"labels":{"app":"a"},"name":"p","namespace":"shop",)"
-        R"("ownerReferences":[{"controller":true}]},"spec":{"containers":[{"env":[)"
+        R"("ownerReferences":[{"controller":true}],"uid":"x"},"spec":{"containers":[{"env":[)"
         R"({"name":"A","value":"1"},{"name":"B","valueFrom":{}}],"name":"istio-proxy",)"
         R"("volumeMounts":[{"mountPath":"/etc/certs","name":"v"}]}]}},"operation":"CREATE",)"
         R"("uid":"u1","userInfo":{"groups":["g"],"username":"bob"}}})");
   CHECK(review.request.user.username == "bob");
   CHECK(review.request.object->at("metadata").at("name") == "p");
+  // The quota ledger records the object's uid with a reservation (delete and recreate).
+  CHECK(review.request.object->at("metadata").at("uid") == "x");
 }
 
 TEST_CASE("a pruned review refuses what the whole review refuses, with the same error",
@@ -221,6 +223,8 @@ TEST_CASE("a pruned review refuses what the whole review refuses, with the same 
       {"a bad literal", head + R"("status":{"a":tru}}}})"},
       {"a bad number", head + R"("status":{"a":01}}}})"},
       {"invalid UTF-8 in a string", head + "\"status\":{\"a\":\"\xC3\x28\"}}}}"},
+      {"a byte above 0xF4 in a string", head + "\"status\":{\"a\":\"\xF8\x80\x80\"}}}}"},
+      {"a byte 0xFF in a kept string", head + "\"spec\":{\"hostNetwork\":\"\xFF\x80\x80\"}}}}"},
       {"a raw control character in a string", head + "\"status\":{\"a\":\"x\x01y\"}}}}"},
       {"a bad escape", head + R"("status":{"a":"\q"}}}})"},
       {"a lone surrogate escape", head + R"("status":{"a":"\udc00"}}}})"},
