@@ -60,5 +60,12 @@ TEST_CASE("encodeResponseBody writes what encodeResponse's tree dumps", "[review
     decision.allowed = false;
     decision.violations = {{"invalid-object", "metadata.name", "bad \xFF byte"}};
     CHECK(encodeResponseBody(review, decision, false) == treeDump(review, decision, false));
+    // Lead bytes above 0xF4 followed by what would be continuation bytes start no sequence.
+    review.request.uid = "uid";
+    decision.violations = {
+        {"invalid-object", "metadata.name", "bad \xF8\x80\x80 and \xFF\x80\x80"}};
+    std::string body = encodeResponseBody(review, decision, false);
+    CHECK(body == treeDump(review, decision, false));
+    CHECK(body.find('\xF8') == std::string::npos);
   }
 }

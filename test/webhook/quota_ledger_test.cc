@@ -8,6 +8,7 @@
 
 #include "catch2/catch.hpp"
 #include "test/support/engine_helpers.h"
+#include "test/webhook/admission_fixture.h"
 #include "test/webhook/fake_api_server.h"
 #include "webhook/admission_codec.h"
 
@@ -189,21 +190,10 @@ TEST_CASE("ledger: a review decoded as the server decodes it records the object'
   // The server builds only the parts of a review that are read (parseJsonKeeping); the ledger's
   // uid must be one of them, or delete and recreate could not be told apart.
   LedgerFixture f;
-  json review = {
-      {"apiVersion", "admission.k8s.io/v1"},
-      {"kind", "AdmissionReview"},
-      {"request",
-       {{"uid", "r1"},
-        {"kind", {{"group", "networking.istio.io"}, {"version", "v1"}, {"kind", "Sidecar"}}},
-        {"resource",
-         {{"group", "networking.istio.io"}, {"version", "v1"}, {"resource", "sidecars"}}},
-        {"operation", "CREATE"},
-        {"namespace", "pay"},
-        {"name", "a"},
-        {"userInfo", {{"username", "alice"}}},
-        {"object", hybridSidecar("pay", "a", "9b66d0b7-3183-42ec-8636-fc784cc7952d")}}}};
+  json sidecar = hybridSidecar("pay", "a", "9b66d0b7-3183-42ec-8636-fc784cc7952d");
   webhook::DecodedReview decoded;
-  REQUIRE_FALSE(webhook::decodeAdmissionReview(std::string_view(review.dump()), decoded));
+  REQUIRE_FALSE(webhook::decodeAdmissionReview(
+      std::string_view(review("admission.k8s.io/v1", "r1", sidecar).dump()), decoded));
   auto p = test::policyFrom(kPolicy);
   policy::Decision local = policy::decide(decoded.request, *p, {}, policy::Phase::Validate);
   auto d = f.ledger->decideWithLedger(decoded.request, *p, {}, local);

@@ -247,6 +247,16 @@ TEST_CASE("a pruned review refuses what the whole review refuses, with the same 
   }
 }
 
+TEST_CASE("parseJsonKeeping refuses text that is not one JSON document", "[review][pruning]") {
+  auto schema = policy::KeepSchema::all();
+  for (const char* text : {"", "  \n", "a: 1\n---\nb: 2\n"}) {
+    INFO(text);
+    auto read = policy::parseJsonKeeping(text, schema);
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::StartsWith("expected one JSON document, found "));
+  }
+}
+
 TEST_CASE("a pruned review keeps whole a value of another shape than the engine expects",
           "[review][pruning]") {
   // containers as a map and an env entry as a string: the engine reports them, so the pruned
